@@ -1,0 +1,64 @@
+// process-historical-sync's engine: claims up to SYNC_MAX_JOBS_PER_RUN jobs under one
+// holder id, walks them concurrently within one shared budget, and reports what this
+// invocation did. Every state change is one SQL function call (store.ts).
+import type { Config } from "../config.ts";
+import type { Sql } from "../db.ts";
+import { invocationBudget } from "./budget.ts";
+import { type JobRunSummary, runJob } from "./job_runner.ts";
+import { syncStore } from "./store.ts";
+
+export type { JobRunSummary };
+
+export interface RunSummary {
+  jobs: JobRunSummary[];
+  duration_ms: number;
+}
+
+export interface ProcessorDeps {
+  sql: Sql;
+  config: Config;
+  fetch?: typeof fetch;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => Date;
+  log?: (event: Record<string, unknown>) => void;
+}
+
+export function stderrLog(event: Record<string, unknown>) {
+  console.error(JSON.stringify({ at: new Date().toISOString(), ...event }));
+}
+
+export async function processHistoricalSync(
+  deps: ProcessorDeps,
+  opts: { jobId?: string } = {},
+): Promise<RunSummary> {
+  const started = performance.now();
+  const cfg = deps.config;
+  const store = syncStore(deps.sql);
+  const holder = crypto.randomUUID();
+  const log = deps.log ?? stderrLog;
+
+  const jobs = await store.claim(
+    holder,
+    opts.jobId ? 1 : cfg.SYNC_MAX_JOBS_PER_RUN,
+    cfg.SYNC_LEASE_SECONDS,
+    opts.jobId ?? null,
+  );
+  const budget = invocationBudget({
+    maxPages: cfg.SYNC_MAX_PAGES_PER_RUN,
+    timeBudgetMs: cfg.SYNC_TIME_BUDGET_MS,
+  });
+  const ctx = {
+    store,
+    holder,
+    budget,
+    apiBase: cfg.ULTRAVOX_API_BASE,
+    pageSize: cfg.SYNC_PAGE_SIZE,
+    leaseSeconds: cfg.SYNC_LEASE_SECONDS,
+    maxAttempts: cfg.SYNC_MAX_ATTEMPTS,
+    fetch: deps.fetch,
+    sleep: deps.sleep,
+    log,
+  };
+  const results = await Promise.all(jobs.map((job) => runJob(ctx, job)));
+  return { jobs: results, duration_ms: Math.round(performance.now() - started) };
+}

@@ -1,0 +1,104 @@
+// The processor's SQL: one call of a state-change function per operation (see the
+// migration 20261129000600_create_sync_job_transitions.sql). Nothing here composes a
+// state change out of several statements.
+import type { Sql } from "../db.ts";
+import type { CallRow } from "../ultravox/call.ts";
+
+export interface ClaimedJob {
+  id: string;
+  agency_id: string;
+  date_from: string | null;
+  date_to: string;
+  cursor: string | null;
+  max_calls: number | null;
+}
+
+export interface PageOutcome {
+  status: "pending" | "in_progress" | "completed" | "failed" | "cancelled";
+  processed_calls: number;
+  imported_calls: number;
+  skipped_calls: number;
+  failed_calls: number;
+  page_imported: number;
+  page_skipped: number;
+  page_failed: number;
+}
+
+export interface InvalidCall {
+  ord: number;
+  call_id: string | null;
+  reason: string;
+}
+
+export interface PageWrite {
+  jobId: string;
+  holder: string;
+  fromCursor: string | null;
+  nextCursor: string | null;
+  calls: (CallRow & { ord: number })[];
+  invalid: InvalidCall[];
+  total: number | null;
+  leaseSeconds: number;
+}
+
+export function syncStore(sql: Sql) {
+  return {
+    async claim(holder: string, limit: number, leaseSeconds: number, jobId: string | null) {
+      return await sql<ClaimedJob[]>`
+        select id, agency_id, date_from, date_to, cursor, max_calls
+          from public.claim_sync_jobs(${holder}, ${limit}, ${leaseSeconds}, ${jobId})`;
+    },
+
+    async apiKey(agencyId: string): Promise<string | null> {
+      const [row] = await sql<{ key: string | null }[]>`
+        select public.get_agency_ultravox_api_key(${agencyId}) as key`;
+      return row?.key ?? null;
+    },
+
+    /** The page step; null when the fence failed (cancelled, or moved by another worker). */
+    async recordPage(p: PageWrite): Promise<PageOutcome | null> {
+      const [row] = await sql<PageOutcome[]>`
+        select * from public.record_sync_page(
+          ${p.jobId}, ${p.holder}, ${p.fromCursor}, ${p.nextCursor},
+          ${JSON.stringify(p.calls)}::jsonb, ${JSON.stringify(p.invalid)}::jsonb,
+          ${p.total}, ${p.leaseSeconds})`;
+      return row ?? null;
+    },
+
+    async renew(jobId: string, holder: string, leaseSeconds: number): Promise<boolean> {
+      const rows = await sql`select 1 from public.renew_sync_lease(${jobId}, ${holder}, ${leaseSeconds})`;
+      return rows.length === 1;
+    },
+
+    async release(jobId: string, holder: string) {
+      await sql`select 1 from public.release_sync_job(${jobId}, ${holder})`;
+    },
+
+    async recordError(
+      jobId: string,
+      holder: string,
+      cursor: string | null,
+      message: string,
+      maxAttempts: number,
+    ): Promise<string | null> {
+      const [row] = await sql<{ status: string }[]>`
+        select status from public.record_sync_error(
+          ${jobId}, ${holder}, ${cursor}, ${message}, ${maxAttempts})`;
+      return row?.status ?? null;
+    },
+
+    async fail(jobId: string, holder: string, cursor: string | null, message: string) {
+      const [row] = await sql<{ status: string }[]>`
+        select status from public.fail_sync_job(${jobId}, ${holder}, ${cursor}, ${message})`;
+      return row?.status ?? null;
+    },
+
+    async status(jobId: string): Promise<string | null> {
+      const [row] = await sql<{ status: string }[]>`
+        select status from public.historical_sync_jobs where id = ${jobId}`;
+      return row?.status ?? null;
+    },
+  };
+}
+
+export type SyncStore = ReturnType<typeof syncStore>;
