@@ -60,7 +60,7 @@ export function syncStore(sql: Sql) {
       const [row] = await sql<PageOutcome[]>`
         select * from public.record_sync_page(
           ${p.jobId}, ${p.holder}, ${p.fromCursor}, ${p.nextCursor},
-          ${JSON.stringify(p.calls)}::jsonb, ${JSON.stringify(p.invalid)}::jsonb,
+          ${sql.json(p.calls as never)}, ${sql.json(p.invalid as never)},
           ${p.total}, ${p.leaseSeconds})`;
       return row ?? null;
     },
