@@ -1,0 +1,290 @@
+// An Ultravox Call object, checked and mapped to a row of `calls` (DESIGN §4).
+//
+// Loose on purpose: fields come and go between API versions, so unknown fields are ignored here
+// and kept in `raw`. Timestamps stay the strings received; durations are exact decimal strings
+// (a JS Date keeps milliseconds only, and Ultravox sends microseconds).
+
+import { z } from "zod";
+
+export const END_REASONS = [
+  "unjoined",
+  "hangup",
+  "agent_hangup",
+  "timeout",
+  "connection_error",
+  "system_error",
+] as const;
+
+export type EndReason = typeof END_REASONS[number];
+
+const Timestamp = z.iso.datetime({ offset: true });
+/** Protobuf JSON duration: seconds, up to 9 decimals, an `s` suffix ("27s", "0.384s"). */
+const DURATION_RE = /^-?\d+(?:\.\d{1,9})?s$/;
+const Duration = z.string().regex(DURATION_RE, "Invalid duration");
+
+export const CallSchema = z.looseObject({
+  callId: z.guid(),
+  created: Timestamp,
+  joined: Timestamp.nullish(),
+  ended: Timestamp.nullish(),
+  endReason: z.enum(END_REASONS).nullish(),
+  billedDuration: Duration.nullish(),
+  shortSummary: z.string().nullish(),
+  summary: z.string().nullish(),
+  agentId: z.guid().nullish(),
+  agent: z.looseObject({ agentId: z.guid().nullish() }).nullish(),
+  metadata: z.record(z.string(), z.string()).nullish(),
+  recordingEnabled: z.boolean().nullish(),
+});
+
+export type Call = z.infer<typeof CallSchema>;
+
+/** A row of `calls`, without the columns the importer adds (agency, job, source). */
+export interface CallRow {
+  ultravox_call_id: string;
+  ultravox_agent_id: string | null;
+  created_at: string;
+  joined_at: string | null;
+  ended_at: string | null;
+  end_reason: string | null;
+  duration_seconds: string | null;
+  billed_duration_seconds: string | null;
+  short_summary: string | null;
+  summary: string | null;
+  recording_enabled: boolean;
+  metadata: Record<string, string>;
+  raw: unknown;
+}
+
+export type ParsedCall =
+  | { ok: true; row: CallRow }
+  | { ok: false; callId: string | null; reason: string };
+
+const REASON_MAX_CHARS = 200;
+
+/**
+ * Checks one call object and maps it to a row. Never throws: a bad call is reported, not fatal.
+ *
+ * Most calls are fine, so a hand-written check (about 1 µs a call) vouches for them, and zod
+ * (about 6 µs, mostly its calendar-aware date regex and copying every field) runs only for the
+ * ones it cannot vouch for, to accept them after all or to say what is wrong.
+ */
+export function parseCall(input: unknown): ParsedCall {
+  if (!passesFastCheck(input)) {
+    const parsed = CallSchema.safeParse(input);
+    if (!parsed.success) {
+      return { ok: false, callId: readableCallId(input), reason: describe(parsed.error) };
+    }
+  }
+  // Either check passed, so the input has the schema's shape; build from it, keeping it as raw.
+  const call = input as Call;
+  const joined = call.joined ?? null;
+  const ended = call.ended ?? null;
+  let duration: string | null = null;
+  if (joined !== null && ended !== null) {
+    let micros: bigint;
+    try {
+      micros = microsBetween(joined, ended);
+    } catch {
+      // Unreachable while readIso and zod agree on dates; here so parseCall never throws.
+      return { ok: false, callId: call.callId, reason: "joined/ended: unreadable date-time" };
+    }
+    // A negative duration would poison every statistic built on the column.
+    if (micros < 0n) return { ok: false, callId: call.callId, reason: "ended: before joined" };
+    duration = formatMicros(micros);
+  }
+  return {
+    ok: true,
+    row: {
+      ultravox_call_id: call.callId,
+      ultravox_agent_id: call.agentId ?? call.agent?.agentId ?? null,
+      created_at: call.created,
+      joined_at: joined,
+      ended_at: ended,
+      end_reason: call.endReason ?? null,
+      duration_seconds: duration,
+      billed_duration_seconds: call.billedDuration == null
+        ? null
+        : parseDurationSeconds(call.billedDuration),
+      short_summary: call.shortSummary ?? null,
+      summary: call.summary ?? null,
+      recording_enabled: call.recordingEnabled ?? false,
+      metadata: call.metadata ?? {},
+      raw: input,
+    },
+  };
+}
+
+/**
+ * True only for calls CallSchema accepts (it may say false for some it accepts too; zod then
+ * decides). Keep the two in step: a test checks this one never accepts what zod rejects.
+ */
+export function passesFastCheck(input: unknown): boolean {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return false;
+  const c = input as Record<string, unknown>;
+  return isGuid(c.callId) &&
+    isIsoDateTime(c.created) &&
+    (c.joined == null || isIsoDateTime(c.joined)) &&
+    (c.ended == null || isIsoDateTime(c.ended)) &&
+    (c.endReason == null || END_REASON_SET.has(c.endReason as string)) &&
+    (c.billedDuration == null ||
+      (typeof c.billedDuration === "string" && DURATION_RE.test(c.billedDuration))) &&
+    (c.shortSummary == null || typeof c.shortSummary === "string") &&
+    (c.summary == null || typeof c.summary === "string") &&
+    (c.agentId == null || isGuid(c.agentId)) &&
+    (c.agent == null || isAgent(c.agent)) &&
+    (c.metadata == null || isStringRecord(c.metadata)) &&
+    (c.recordingEnabled == null || typeof c.recordingEnabled === "boolean");
+}
+
+const END_REASON_SET: ReadonlySet<string> = new Set(END_REASONS);
+// The pattern z.guid() uses.
+const GUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+function isGuid(v: unknown): boolean {
+  return typeof v === "string" && GUID_RE.test(v);
+}
+
+function isAgent(v: unknown): boolean {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const id = (v as { agentId?: unknown }).agentId;
+  return id == null || isGuid(id);
+}
+
+function isStringRecord(v: unknown): boolean {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+  for (const key in v) {
+    if (typeof (v as Record<string, unknown>)[key] !== "string") return false;
+  }
+  return true;
+}
+
+function isIsoDateTime(v: unknown): boolean {
+  return typeof v === "string" && readIso(v) !== null;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/** "27s" → "27", "0.384s" → "0.384", "1.500s" → "1.5": the decimal as sent, no float on the way. */
+export function parseDurationSeconds(s: string): string {
+  const m = /^(-?)(\d+)(?:\.(\d{1,9}))?s$/.exec(s);
+  if (m === null) throw new TypeError(`not a duration: ${JSON.stringify(s.slice(0, 40))}`);
+  const whole = m[2].replace(/^0+(?=\d)/, "");
+  const fraction = (m[3] ?? "").replace(/0+$/, "");
+  const sign = m[1] === "-" && (whole !== "0" || fraction !== "") ? "-" : "";
+  return fraction === "" ? `${sign}${whole}` : `${sign}${whole}.${fraction}`;
+}
+
+/**
+ * Microseconds since the Unix epoch of an ISO 8601 date-time with an offset (the forms
+ * z.iso.datetime({ offset: true }) accepts). Digits past the sixth are rounded half up, as
+ * Postgres rounds them when storing a timestamptz.
+ */
+export function isoToMicros(iso: string): bigint {
+  const t = readIso(iso);
+  if (t === null) throw new TypeError(`not an ISO date-time: ${JSON.stringify(iso.slice(0, 40))}`);
+  const digits = (t.fraction + "000000").slice(0, 6);
+  const roundUp = t.fraction.length > 6 && t.fraction.charCodeAt(6) >= 53 /* "5" */ ? 1n : 0n;
+  return BigInt(t.seconds) * 1_000_000n + BigInt(digits) + roundUp;
+}
+
+/** `to` − `from` in microseconds, exactly. */
+export function microsBetween(from: string, to: string): bigint {
+  return isoToMicros(to) - isoToMicros(from);
+}
+
+/** ended − joined as exact decimal seconds: "…33.841005Z" → "…59.655926Z" = "25.814921". */
+export function durationSeconds(joined: string, ended: string): string {
+  return formatMicros(microsBetween(joined, ended));
+}
+
+/** 25814921n → "25.814921", 27000000n → "27", -1500000n → "-1.5". */
+export function formatMicros(micros: bigint): string {
+  const sign = micros < 0n ? "-" : "";
+  const abs = micros < 0n ? -micros : micros;
+  const whole = abs / 1_000_000n;
+  const fraction = String(abs % 1_000_000n).padStart(6, "0").replace(/0+$/, "");
+  return fraction === "" ? `${sign}${whole}` : `${sign}${whole}.${fraction}`;
+}
+
+/**
+ * Whole seconds since the epoch and the fraction digits of what z.iso.datetime({ offset: true })
+ * accepts (a real calendar date, seconds, Z or ±hh:mm), null for anything else. Read by hand:
+ * it runs three times per call, and a capturing regex costs several times more.
+ */
+function readIso(s: string): { seconds: number; fraction: string } | null {
+  if (s.length < 20) return null;
+  const y = digitsAt(s, 0, 4);
+  const mo = digitsAt(s, 5, 2);
+  const d = digitsAt(s, 8, 2);
+  const h = digitsAt(s, 11, 2);
+  const mi = digitsAt(s, 14, 2);
+  const sec = digitsAt(s, 17, 2);
+  if (
+    s[4] !== "-" || s[7] !== "-" || s[10] !== "T" || s[13] !== ":" || s[16] !== ":" ||
+    y < 0 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) ||
+    h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59
+  ) return null;
+  let i = 19;
+  let fraction = "";
+  if (s[i] === ".") {
+    let j = i + 1;
+    while (j < s.length && s.charCodeAt(j) >= 48 && s.charCodeAt(j) <= 57) j++;
+    if (j === i + 1) return null;
+    fraction = s.slice(i + 1, j);
+    i = j;
+  }
+  let offset = 0;
+  if (s[i] === "Z") {
+    if (s.length !== i + 1) return null;
+  } else if ((s[i] === "+" || s[i] === "-") && s.length === i + 6 && s[i + 3] === ":") {
+    const oh = digitsAt(s, i + 1, 2);
+    const om = digitsAt(s, i + 4, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return null;
+    offset = (s[i] === "-" ? -1 : 1) * (oh * 3600 + om * 60);
+  } else {
+    return null;
+  }
+  const seconds = daysFromCivil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset;
+  return { seconds, fraction };
+}
+
+/** The decimal number written by `n` digits at `from`, or -1 if one of them is not a digit. */
+function digitsAt(s: string, from: number, n: number): number {
+  let value = 0;
+  for (let i = from; i < from + n; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (!(c >= 0 && c <= 9)) return -1;
+    value = value * 10 + c;
+  }
+  return value;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+}
+
+function readableCallId(input: unknown): string | null {
+  if (typeof input !== "object" || input === null) return null;
+  const id = (input as { callId?: unknown }).callId;
+  return typeof id === "string" && id !== "" ? id.slice(0, 64) : null;
+}
+
+/** "created: Invalid ISO datetime", plus how many other problems the call has. */
+function describe(error: z.ZodError): string {
+  const [first, ...rest] = error.issues;
+  const where = first.path.length === 0 ? "call" : first.path.map(String).join(".");
+  const more = rest.length === 0 ? "" : ` (+${rest.length} more)`;
+  const reason = `${where}: ${first.message}${more}`;
+  return reason.length <= REASON_MAX_CHARS ? reason : reason.slice(0, REASON_MAX_CHARS - 1) + "…";
+}

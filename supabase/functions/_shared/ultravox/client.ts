@@ -1,0 +1,254 @@
+// Reads pages of calls from Ultravox (GET /api/calls), retrying what may pass and failing fast on
+// what will not. One listCalls() is one page; the caller walks the pages with nextCursor.
+//
+// Facts this relies on are in shared/ULTRAVOX.md: X-API-Key auth, `next` is an absolute URL whose
+// `cursor` we take out and resend with our own parameters, 429/503 carry Retry-After.
+
+import { excerptOf, permanentError, transientError, UltravoxError } from "./errors.ts";
+
+export interface ListCallsParams {
+  /** Inclusive lower bound on `created`; null = from the first call. */
+  fromDate: string | null;
+  /** Inclusive upper bound on `created`. */
+  toDate: string;
+  pageSize: number;
+  /** From the previous page's nextCursor; null for the first page. */
+  cursor: string | null;
+}
+
+export interface CallsPage {
+  /** The call objects as received, unvalidated (see call.ts). */
+  results: unknown[];
+  /** null when this was the last page. */
+  nextCursor: string | null;
+  /** Ultravox's count of the filtered calls, null when absent or not a non-negative integer. */
+  total: number | null;
+  /** HTTP requests this page took, retries included. */
+  requests: number;
+}
+
+export interface UltravoxClientOptions {
+  /** ULTRAVOX_API_BASE, ending with /api (a trailing slash is tolerated). */
+  baseUrl: string;
+  apiKey: string;
+  fetch?: typeof fetch;
+  sleep?: (ms: number) => Promise<void>;
+  /** Jitter source in [0, 1). */
+  random?: () => number;
+  /** Per request, headers and body together. */
+  timeoutMs?: number;
+  /** Per page, the first request included. */
+  maxAttempts?: number;
+  baseDelayMs?: number;
+  /** Cap on any single wait, backoff or Retry-After (so a wait never outlasts a job's lease). */
+  maxDelayMs?: number;
+  /** Clock for HTTP-date Retry-After values. */
+  now?: () => number;
+}
+
+export interface UltravoxClient {
+  listCalls(params: ListCallsParams): Promise<CallsPage>;
+}
+
+export const CLIENT_DEFAULTS = {
+  timeoutMs: 30_000,
+  maxAttempts: 5,
+  baseDelayMs: 500,
+  maxDelayMs: 20_000,
+} as const;
+
+/** What one HTTP request came to. */
+type Attempt =
+  | { kind: "page"; page: Omit<CallsPage, "requests"> }
+  | { kind: "permanent"; status: number; excerpt: string }
+  | {
+    kind: "retry";
+    problem: string;
+    status: number | null;
+    retryAfterMs: number | null;
+    excerpt: string;
+  };
+
+export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClient {
+  const baseUrl = opts.baseUrl.replace(/\/+$/, "");
+  const apiKey = opts.apiKey;
+  // Looked up at call time, so a test that swaps globalThis.fetch is still honoured.
+  const doFetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const random = opts.random ?? Math.random;
+  const now = opts.now ?? Date.now;
+  const timeoutMs = opts.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
+  const maxAttempts = Math.max(1, opts.maxAttempts ?? CLIENT_DEFAULTS.maxAttempts);
+  const baseDelayMs = opts.baseDelayMs ?? CLIENT_DEFAULTS.baseDelayMs;
+  const maxDelayMs = opts.maxDelayMs ?? CLIENT_DEFAULTS.maxDelayMs;
+
+  async function attemptOnce(url: URL): Promise<Attempt> {
+    // One signal for headers and body: a server that stalls mid-body times out too.
+    const signal = AbortSignal.timeout(timeoutMs);
+    let status: number | null = null;
+    try {
+      const res = await doFetch(url, {
+        headers: { "X-API-Key": apiKey, Accept: "application/json" },
+        // A redirect would carry the key to wherever it points; treat it as an error instead.
+        redirect: "manual",
+        signal,
+      });
+      status = res.status;
+      // Always read the body, also on errors: an unread body leaks the connection in Deno.
+      const body = await res.text();
+      return judge(res, body);
+    } catch (err) {
+      return {
+        kind: "retry",
+        problem: networkProblem(err, signal, timeoutMs, apiKey),
+        status,
+        retryAfterMs: null,
+        excerpt: "",
+      };
+    }
+  }
+
+  function judge(res: Response, body: string): Attempt {
+    if (res.status >= 200 && res.status < 300) {
+      const page = parsePage(body);
+      if (typeof page !== "string") return { kind: "page", page };
+      const excerpt = excerptOf(body, apiKey);
+      return { kind: "retry", problem: page, status: res.status, retryAfterMs: null, excerpt };
+    }
+    // Only now: a good page can be 200 kB, not worth scanning for an excerpt nobody reads.
+    const excerpt = excerptOf(body, apiKey);
+    if (res.status === 429 || res.status >= 500) {
+      const retryAfterMs = res.status === 429 || res.status === 503
+        ? parseRetryAfter(res.headers.get("Retry-After"), now())
+        : null;
+      return {
+        kind: "retry",
+        problem: `HTTP ${res.status}`,
+        status: res.status,
+        retryAfterMs,
+        excerpt,
+      };
+    }
+    return { kind: "permanent", status: res.status, excerpt };
+  }
+
+  /** Equal jitter: at least half the capped exponential step, so a struggling server gets air. */
+  function backoffMs(failedAttempt: number): number {
+    const step = Math.min(maxDelayMs, baseDelayMs * 2 ** (failedAttempt - 1));
+    return Math.floor(step / 2 + random() * (step / 2));
+  }
+
+  return {
+    async listCalls(params: ListCallsParams): Promise<CallsPage> {
+      const url = callsUrl(baseUrl, params);
+      for (let attempt = 1;; attempt++) {
+        const outcome = await attemptOnce(url);
+        if (outcome.kind === "page") return { ...outcome.page, requests: attempt };
+        if (outcome.kind === "permanent") {
+          throw permanentError({
+            status: outcome.status,
+            bodyExcerpt: outcome.excerpt,
+            attempts: attempt,
+            path: "/calls",
+          });
+        }
+        if (attempt >= maxAttempts) {
+          throw transientError({
+            problem: outcome.problem,
+            status: outcome.status,
+            retryAfterMs: outcome.retryAfterMs,
+            bodyExcerpt: outcome.excerpt,
+            attempts: attempt,
+          });
+        }
+        const wait = outcome.retryAfterMs === null
+          ? backoffMs(attempt)
+          : Math.min(outcome.retryAfterMs, maxDelayMs);
+        await sleep(wait);
+      }
+    },
+  };
+}
+
+/** The request for one page; `cursor` is the only thing taken from Ultravox's `next`. */
+export function callsUrl(baseUrl: string, p: ListCallsParams): URL {
+  if (!Number.isInteger(p.pageSize) || p.pageSize < 1) {
+    throw new RangeError(`pageSize must be a positive integer, got ${p.pageSize}`);
+  }
+  const url = new URL(`${baseUrl.replace(/\/+$/, "")}/calls`);
+  if (p.fromDate !== null) url.searchParams.set("fromDate", p.fromDate);
+  url.searchParams.set("toDate", p.toDate);
+  url.searchParams.set("sort", "-created");
+  url.searchParams.set("pageSize", String(p.pageSize));
+  if (p.cursor !== null) url.searchParams.set("cursor", p.cursor);
+  return url;
+}
+
+/**
+ * The `cursor` query parameter of a page's `next` URL. null and "" mean "no more pages" (both
+ * are seen in the wild). Throws a TypeError for anything else without a cursor: restarting from
+ * page one or stopping early would both be silent data errors.
+ */
+export function cursorFromNext(next: unknown): string | null {
+  if (next === null || next === undefined || next === "") return null;
+  if (typeof next !== "string") throw new TypeError(`next is a ${typeof next}, not a URL`);
+  let url: URL;
+  try {
+    // The base only resolves a relative `next`; nothing is ever requested from it.
+    url = new URL(next, "http://next.invalid/");
+  } catch {
+    throw new TypeError("next is not a URL");
+  }
+  const cursor = url.searchParams.get("cursor");
+  if (cursor === null || cursor === "") throw new TypeError("next has no cursor");
+  return cursor;
+}
+
+/** A page, or why the body is not one (worth a retry: proxies truncate and mangle bodies). */
+function parsePage(body: string): Omit<CallsPage, "requests"> | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return "invalid JSON body";
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return "body is not a calls page";
+  }
+  const { results, next, total } = json as Record<string, unknown>;
+  if (!Array.isArray(results)) return "body is not a calls page (no results array)";
+  let nextCursor: string | null;
+  try {
+    nextCursor = cursorFromNext(next);
+  } catch (err) {
+    return `body is not a calls page (${(err as Error).message})`;
+  }
+  return {
+    results,
+    nextCursor,
+    total: Number.isSafeInteger(total) && (total as number) >= 0 ? total as number : null,
+  };
+}
+
+/** Retry-After as milliseconds from `nowMs`: delay-seconds or an HTTP-date; null if neither. */
+export function parseRetryAfter(value: string | null, nowMs: number): number | null {
+  if (value === null) return null;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // Only an HTTP-date (IMF-fixdate and its obsolete forms) has a weekday name or a comma.
+  if (!/[a-z]/i.test(text)) return null;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return null;
+  return Math.max(0, at - nowMs);
+}
+
+function networkProblem(err: unknown, signal: AbortSignal, timeoutMs: number, apiKey: string) {
+  const name = err instanceof Error || err instanceof DOMException ? err.name : "";
+  if (name === "TimeoutError" || (signal.aborted && name === "AbortError")) {
+    return `timed out after ${timeoutMs} ms`;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return `network error: ${excerptOf(message, apiKey).slice(0, 120)}`;
+}
+
+export { UltravoxError };
