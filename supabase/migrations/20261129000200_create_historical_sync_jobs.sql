@@ -38,6 +38,10 @@ create index idx_sync_jobs_active on public.historical_sync_jobs (agency_id, sta
   where status in ('pending', 'in_progress');
 create index idx_sync_jobs_created on public.historical_sync_jobs (created_at desc);
 
+-- Beyond the seed: the API accepts 1…1,000,000 or null; the database agrees.
+alter table public.historical_sync_jobs add constraint sync_jobs_max_calls_positive
+  check (max_calls is null or max_calls > 0);
+
 -- Beyond the seed: makes "one active job per agency" a database guarantee, race-free.
 create unique index uq_sync_jobs_one_active_per_agency on public.historical_sync_jobs (agency_id)
   where status in ('pending', 'in_progress');

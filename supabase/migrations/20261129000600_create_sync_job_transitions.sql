@@ -121,7 +121,7 @@ begin
   -- Set-based upsert of the page's valid calls in API order; calls outside the job's range
   -- do not count. RETURNING tells which rows this transaction really inserted.
   with src as (
-    select r.*
+    select distinct on (r.ultravox_call_id) r.*   -- a call repeated in a page counts once
       from jsonb_to_recordset(coalesce(p_calls, '[]')) as r(
         ord integer, ultravox_call_id uuid, ultravox_agent_id uuid, created_at timestamptz,
         joined_at timestamptz, ended_at timestamptz, end_reason text, duration_seconds numeric,
@@ -129,6 +129,7 @@ begin
         recording_enabled boolean, metadata jsonb, raw jsonb)
      where r.created_at <= v_job.date_to
        and (v_job.date_from is null or r.created_at >= v_job.date_from)
+     order by r.ultravox_call_id, r.ord
   ), ins as (
     insert into public.calls (
       agency_id, ultravox_call_id, ultravox_agent_id, created_at, joined_at, ended_at,
