@@ -34,7 +34,10 @@ async function stream(cmd: string, args: string[], env: Record<string, string> =
     stderr: "piped",
   }).spawn();
   let text = "";
-  const pump = async (src: ReadableStream<Uint8Array>, dst: { write(b: Uint8Array): Promise<number> }) => {
+  const pump = async (
+    src: ReadableStream<Uint8Array>,
+    dst: { write(b: Uint8Array): Promise<number> },
+  ) => {
     const decoder = new TextDecoder();
     for await (const chunk of src) {
       text += decoder.decode(chunk, { stream: true });
@@ -57,7 +60,9 @@ async function check(name: string, cmd: string, args: string[]) {
 
 async function pgTap() {
   console.log("\n── pgTAP: pg_prove supabase/tests/");
-  const url = new URL(Deno.env.get("SUPABASE_DB_URL") || "postgresql://postgres:postgres@127.0.0.1:54322/postgres");
+  const url = new URL(
+    Deno.env.get("SUPABASE_DB_URL") || "postgresql://postgres:postgres@127.0.0.1:54322/postgres",
+  );
   const r = await stream("pg_prove", [
     "--verbose",
     "--ext",

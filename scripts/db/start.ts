@@ -39,7 +39,14 @@ async function installPackages() {
   }
   log(`installing ${missing.join(" ")} with apt-get`);
   await run("apt-get", ["update", "-qq"]);
-  await run("env", ["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", ...missing]);
+  await run("env", [
+    "DEBIAN_FRONTEND=noninteractive",
+    "apt-get",
+    "install",
+    "-y",
+    "-qq",
+    ...missing,
+  ]);
 }
 
 async function clusterStatus(): Promise<"missing" | "online" | "down"> {
@@ -60,7 +67,14 @@ async function createCluster() {
     );
   }
   log(`creating cluster ${PG_VERSION}/${CLUSTER_NAME} on 127.0.0.1:${PORT} (trust auth, pg_cron)`);
-  await run("pg_createcluster", [PG_VERSION, CLUSTER_NAME, "-p", String(PORT), "--", "--auth=trust"]);
+  await run("pg_createcluster", [
+    PG_VERSION,
+    CLUSTER_NAME,
+    "-p",
+    String(PORT),
+    "--",
+    "--auth=trust",
+  ]);
 }
 
 /** Returns whether the settings changed (a running cluster then needs a restart). */
@@ -87,7 +101,9 @@ async function waitReady(timeoutMs = 30_000) {
     if (await canConnect()) return;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`Postgres on 127.0.0.1:${PORT} did not accept connections within ${timeoutMs} ms`);
+  throw new Error(
+    `Postgres on 127.0.0.1:${PORT} did not accept connections within ${timeoutMs} ms`,
+  );
 }
 
 export async function dbStart() {

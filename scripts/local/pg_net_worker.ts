@@ -67,7 +67,9 @@ export function startPgNetWorker(sql: Sql, opts: {
     await sql`
       insert into net._http_response (id, status_code, content_type, headers, content, timed_out, error_msg)
       values (${req.id}, ${row.status_code as number | null}, ${row.content_type as string | null},
-              ${row.headers ? JSON.stringify(row.headers) : null}::jsonb, ${row.content as string | null},
+              ${row.headers ? JSON.stringify(row.headers) : null}::jsonb, ${row.content as
+      | string
+      | null},
               ${row.timed_out as boolean}, ${row.error_msg as string | null})`;
   }
 

@@ -19,6 +19,8 @@ const Env = z.object({
   SYNC_MAX_ATTEMPTS: int(10),
 });
 
+export type EnvReader = (name: string) => string | undefined;
+
 export type Config = z.infer<typeof Env> & {
   /** JWKS used to verify user JWTs: inline, or null when only a URL is configured. */
   jwks: { keys: JsonWebKey[] } | null;
@@ -27,21 +29,26 @@ export type Config = z.infer<typeof Env> & {
   secretKeys: Record<string, string>;
 };
 
-function keyMap(mapVar: string, singleVar: string, fallback: string): Record<string, string> {
-  const map = Deno.env.get(mapVar);
+function keyMap(
+  env: EnvReader,
+  mapVar: string,
+  singleVar: string,
+  fallback: () => string,
+): Record<string, string> {
+  const map = env(mapVar);
   if (map) {
     const parsed = z.record(z.string(), z.string().min(1)).safeParse(JSON.parse(map));
     if (!parsed.success) throw new Error(`${mapVar} must be a JSON map of key names to keys`);
     return parsed.data;
   }
-  return { default: Deno.env.get(singleVar) || fallback };
+  return { default: env(singleVar) || fallback() };
 }
 
 /** Reads and validates the environment; throws a message naming the bad variable. */
-export function loadConfig(): Config {
+export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Config {
   const raw: Record<string, string> = {};
   for (const name of Object.keys(Env.shape)) {
-    const value = Deno.env.get(name);
+    const value = env(name);
     if (value !== undefined && value !== "") raw[name] = value;
   }
   const parsed = Env.safeParse(raw);
@@ -49,19 +56,42 @@ export function loadConfig(): Config {
     const bad = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     throw new Error(`Invalid configuration: ${bad}`);
   }
-  const jwksText = Deno.env.get("SUPABASE_JWKS");
-  const jwksUrl = Deno.env.get("SUPABASE_JWKS_URL") || null;
+  const jwksText = env("SUPABASE_JWKS");
+  const jwksUrl = env("SUPABASE_JWKS_URL") || null;
+  // The committed dev keys are only a fallback for a local stack: anywhere else a missing
+  // key is a configuration error, never a silent trust in public keys.
+  const devKey = <T>(name: string, value: T): T => {
+    if (isLoopback(parsed.data.SUPABASE_URL)) return value;
+    throw new Error(
+      `${name} is not set, and the local dev keys only serve a loopback SUPABASE_URL`,
+    );
+  };
+  let jwks: Config["jwks"] = null;
+  if (jwksText) jwks = JSON.parse(jwksText);
+  else if (!jwksUrl) jwks = devKey("SUPABASE_JWKS", devKeys.jwks as Config["jwks"]);
   return {
     ...parsed.data,
-    jwks: jwksText ? JSON.parse(jwksText) : jwksUrl ? null : devKeys.jwks as Config["jwks"],
+    jwks,
     jwksUrl: jwksText ? null : jwksUrl,
     publishableKeys: keyMap(
+      env,
       "SUPABASE_PUBLISHABLE_KEYS",
       "SUPABASE_PUBLISHABLE_KEY",
-      devKeys.publishable_key,
+      () => devKey("SUPABASE_PUBLISHABLE_KEYS", devKeys.publishable_key),
     ),
-    secretKeys: keyMap("SUPABASE_SECRET_KEYS", "SUPABASE_SECRET_KEY", devKeys.secret_key),
+    secretKeys: keyMap(
+      env,
+      "SUPABASE_SECRET_KEYS",
+      "SUPABASE_SECRET_KEY",
+      () => devKey("SUPABASE_SECRET_KEYS", devKeys.secret_key),
+    ),
   };
+}
+
+function isLoopback(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
+  return host === "localhost" || host === "::1" || /^127\./.test(host) ||
+    host === "host.docker.internal";
 }
 
 let cached: Config | null = null;

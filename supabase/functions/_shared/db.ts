@@ -15,7 +15,10 @@ export function isoFromPg(text: string): string {
   return `${m[1]}T${m[2]}.${(m[3] ?? "").padEnd(6, "0")}Z`;
 }
 
-export function connect(url: string, opts: { max?: number; debug?: postgres.Options<never>["debug"] } = {}): Sql {
+export function connect(
+  url: string,
+  opts: { max?: number; debug?: postgres.Options<never>["debug"] } = {},
+): Sql {
   return postgres(url, {
     max: opts.max ?? 5,
     prepare: false, // works through Supabase's transaction pooler

@@ -1,0 +1,51 @@
+// GET/POST get-sync-status: any member reads one job ({job}) or the agency's latest jobs
+// ({jobs, active_job}).
+import { type Config, config } from "../_shared/config.ts";
+import type { Sql } from "../_shared/db.ts";
+import { requireUser } from "../_shared/http/auth.ts";
+import {
+  json,
+  lazyHandler,
+  queryObject,
+  readBody,
+  requireMethod,
+  withCors,
+} from "../_shared/http/request.ts";
+import { agencyJobs } from "../_shared/jobs.ts";
+import { toJobView } from "../_shared/job_view.ts";
+import { ANY_MEMBER, requireAgencyRole, requireJobRole } from "../_shared/membership.ts";
+import { serviceSql } from "../_shared/service_sql.ts";
+import { fromQuery, StatusInput } from "./schema.ts";
+
+export interface StatusDeps {
+  sql: Sql;
+  config: Config;
+  now: () => Date;
+}
+
+export function makeHandler(deps: StatusDeps) {
+  return withCors(async (req) => {
+    const method = requireMethod(req, "GET", "POST");
+    const body = method === "POST" ? await readBody(req) : null;
+    const { userId } = await requireUser(req, deps.config);
+    const input = StatusInput.parse(body ? body.json() : fromQuery(queryObject(req.url)));
+
+    const view = { now: deps.now(), leaseSeconds: deps.config.SYNC_LEASE_SECONDS };
+    if ("job_id" in input) {
+      const job = await requireJobRole(deps.sql, userId, input.job_id, ANY_MEMBER);
+      return json({ job: toJobView(job, view) });
+    }
+    await requireAgencyRole(deps.sql, userId, input.agency_id, ANY_MEMBER);
+    const { jobs, active } = await agencyJobs(deps.sql, input.agency_id, input.limit);
+    return json({
+      jobs: jobs.map((job) => toJobView(job, view)),
+      active_job: active ? toJobView(active, view) : null,
+    });
+  });
+}
+
+export default {
+  fetch: lazyHandler(() =>
+    makeHandler({ sql: serviceSql(), config: config(), now: () => new Date() })
+  ),
+} satisfies Deno.ServeDefaultExport;

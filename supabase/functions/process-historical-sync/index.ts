@@ -1,0 +1,65 @@
+// POST process-historical-sync: the backend (pg_cron's dispatcher, or a start's kick)
+// runs the processor. Secret key in `apikey` only. 200 {jobs, duration_ms}; with a
+// cron_log_id, the log row is completed with that body, or failed with the error.
+import { type Config, config } from "../_shared/config.ts";
+import type { Sql } from "../_shared/db.ts";
+import { completeCronLog, type CronLogOutcome } from "../_shared/cron_log.ts";
+import { requireSecretKey } from "../_shared/http/auth.ts";
+import { logUnexpected, redact } from "../_shared/http/errors.ts";
+import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";
+import { serviceSql } from "../_shared/service_sql.ts";
+import { processHistoricalSync, type RunSummary } from "../_shared/sync/processor.ts";
+import { ProcessBody } from "./schema.ts";
+
+export interface ProcessDeps {
+  sql: Sql;
+  config: Config;
+  /** One processor run (all claimable jobs, or only `jobId`). */
+  process: (opts: { jobId?: string }) => Promise<RunSummary>;
+}
+
+export function makeHandler(deps: ProcessDeps) {
+  return withCors(async (req) => {
+    requireMethod(req, "POST");
+    const body = await readBody(req);
+    await requireSecretKey(req, deps.config);
+    const input = ProcessBody.parse(body.json({ emptyAs: {} }));
+
+    let summary: RunSummary;
+    try {
+      summary = await deps.process(input.job_id ? { jobId: input.job_id } : {});
+    } catch (e) {
+      if (input.cron_log_id) {
+        const message = e instanceof Error ? e.message : String(e);
+        await closeLog(deps.sql, input.cron_log_id, { status: "failed", error: redact(message) });
+      }
+      throw e; // → 500 internal_error, logged
+    }
+    const reply = { jobs: summary.jobs, duration_ms: summary.duration_ms };
+    if (input.cron_log_id) {
+      await closeLog(deps.sql, input.cron_log_id, { status: "completed", result: reply });
+    }
+    return json(reply);
+  });
+}
+
+/** The run's outcome stands even if its log row cannot be closed: log that and go on. */
+async function closeLog(sql: Sql, id: string, outcome: CronLogOutcome) {
+  try {
+    await completeCronLog(sql, id, outcome);
+  } catch (e) {
+    logUnexpected(e, "cron_log_not_completed");
+  }
+}
+
+export default {
+  fetch: lazyHandler(() => {
+    const sql = serviceSql();
+    const cfg = config();
+    return makeHandler({
+      sql,
+      config: cfg,
+      process: (opts) => processHistoricalSync({ sql, config: cfg }, opts),
+    });
+  }),
+} satisfies Deno.ServeDefaultExport;

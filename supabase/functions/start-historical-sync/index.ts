@@ -1,0 +1,86 @@
+// POST start-historical-sync: an owner or admin starts a historical sync for their agency.
+// 201 {job} (pending); the processor is kicked at once for that job, without waiting for
+// the next cron tick.
+import { type Config, config } from "../_shared/config.ts";
+import type { Sql } from "../_shared/db.ts";
+import { requireUser } from "../_shared/http/auth.ts";
+import { ApiError } from "../_shared/http/errors.ts";
+import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";
+import { instantFromDate } from "../_shared/http/dates.ts";
+import { activeJob } from "../_shared/jobs.ts";
+import { type JobRow, toJobView } from "../_shared/job_view.ts";
+import { MANAGERS, requireAgencyRole } from "../_shared/membership.ts";
+import { runInBackground } from "../_shared/background.ts";
+import { serviceSql } from "../_shared/service_sql.ts";
+import { processHistoricalSync } from "../_shared/sync/processor.ts";
+import { startBody } from "./schema.ts";
+
+export interface StartDeps {
+  sql: Sql;
+  config: Config;
+  now: () => Date;
+  /** Gets the new job processed soon; must not block the reply. */
+  kick: (jobId: string) => void;
+}
+
+export function makeHandler(deps: StartDeps) {
+  return withCors(async (req) => {
+    requireMethod(req, "POST");
+    const body = await readBody(req);
+    const { userId } = await requireUser(req, deps.config);
+    const now = deps.now();
+    const input = startBody(now).parse(body.json());
+    await requireAgencyRole(deps.sql, userId, input.agency_id, MANAGERS);
+
+    const active = await activeJob(deps.sql, input.agency_id);
+    if (active) throw alreadyActive(active.id);
+    const [{ has_key }] = await deps.sql<{ has_key: boolean }[]>`
+      select public.agency_has_ultravox_api_key(${input.agency_id}::uuid) as has_key`;
+    if (!has_key) {
+      throw new ApiError(
+        422,
+        "ultravox_key_missing",
+        "This agency has no Ultravox API key yet. Add one, then start the sync again.",
+      );
+    }
+    // Empty when another start won the race: the unique index on active jobs decides.
+    const [job] = await deps.sql<JobRow[]>`
+      select * from public.create_sync_job(
+        ${input.agency_id}::uuid, ${input.date_from}::timestamptz, ${input.date_to}::timestamptz,
+        ${input.max_calls}::integer, ${instantFromDate(now).iso}::timestamptz)`;
+    if (!job) throw alreadyActive((await activeJob(deps.sql, input.agency_id))?.id ?? null);
+
+    deps.kick(job.id);
+    return json(
+      { job: toJobView(job, { now, leaseSeconds: deps.config.SYNC_LEASE_SECONDS }) },
+      201,
+    );
+  });
+}
+
+function alreadyActive(jobId: string | null) {
+  return new ApiError(
+    409,
+    "sync_already_active",
+    "This agency already has a sync in progress. Wait for it to finish or cancel it.",
+    { job_id: jobId },
+  );
+}
+
+/** Runs the processor for one job in the background of this isolate. */
+export function kickProcessor(sql: Sql, cfg: Config): (jobId: string) => void {
+  return (jobId) =>
+    runInBackground(() => processHistoricalSync({ sql, config: cfg }, { jobId }), "kick_failed");
+}
+
+export default {
+  fetch: lazyHandler(() => {
+    const sql = serviceSql();
+    return makeHandler({
+      sql,
+      config: config(),
+      now: () => new Date(),
+      kick: kickProcessor(sql, config()),
+    });
+  }),
+} satisfies Deno.ServeDefaultExport;

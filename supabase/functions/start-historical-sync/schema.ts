@@ -1,0 +1,64 @@
+// Body of start-historical-sync (DESIGN.md §6). Dates keep their microseconds and come out
+// as canonical UTC strings; a future date_to becomes now, and the range is checked after.
+import { z } from "zod";
+import { type Instant, instantFromDate, parseDateBound } from "../_shared/http/dates.ts";
+
+export const MAX_CALLS_LIMIT = 1_000_000;
+export const DEFAULT_MAX_CALLS = 100;
+
+const DATE_HINT =
+  "Expected an ISO 8601 date-time with an offset (Z or ±hh:mm) or a date YYYY-MM-DD.";
+
+function dateBound(bound: "from" | "to") {
+  return z.string().transform((text, ctx): Instant => {
+    const instant = parseDateBound(text, bound);
+    if (instant === null) {
+      ctx.addIssue({ code: "custom", message: DATE_HINT, input: text });
+      return z.NEVER;
+    }
+    return instant;
+  });
+}
+
+export interface StartInput {
+  agency_id: string;
+  /** Canonical UTC ("….ffffffZ"), or null for the beginning of time. */
+  date_from: string | null;
+  /** Canonical UTC, never in the future. */
+  date_to: string;
+  max_calls: number | null;
+}
+
+/** The schema for a request handled at `now` (which a future or missing date_to becomes). */
+export function startBody(now: Date) {
+  return z
+    .strictObject({
+      agency_id: z.guid(),
+      date_from: dateBound("from").nullable().optional(),
+      date_to: dateBound("to").optional(),
+      max_calls: z.number().int().min(1).max(MAX_CALLS_LIMIT).nullable().default(
+        DEFAULT_MAX_CALLS,
+      ),
+    })
+    .transform((body, ctx): StartInput => {
+      const current = instantFromDate(now);
+      const to = body.date_to === undefined || body.date_to.micros > current.micros
+        ? current
+        : body.date_to;
+      const from = body.date_from ?? null;
+      if (from !== null && from.micros >= to.micros) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["date_from"],
+          message: "date_from must be before date_to (a date_to in the future counts as now).",
+        });
+        return z.NEVER;
+      }
+      return {
+        agency_id: body.agency_id,
+        date_from: from?.iso ?? null,
+        date_to: to.iso,
+        max_calls: body.max_calls,
+      };
+    });
+}
