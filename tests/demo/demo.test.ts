@@ -1,0 +1,42 @@
+// The main job, as a newcomer runs it: `deno task demo`, non-interactive, small account.
+// It resets the database and binds port 54321, so `deno task test` runs it last and alone.
+import assert from "node:assert/strict";
+import { DEMO_INVALID_CALLS, DEMO_PRESENT_SHARE } from "../../scripts/demo.ts";
+
+const CALLS = 600;
+
+Deno.test("deno task demo imports the whole account and shows progress, logs and curl", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "demo"],
+    cwd: new URL("../../", import.meta.url).pathname,
+    env: { CI: "true", DEMO_CALLS: String(CALLS) },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, `demo failed:\n${stdout}\n${stderr}`);
+
+  const present = Math.round(CALLS * DEMO_PRESENT_SHARE);
+  assert.equal(present, 36);
+  assert.match(
+    stdout,
+    new RegExp(
+      `^Demo summary: status=completed processed=${CALLS + DEMO_INVALID_CALLS} ` +
+        `imported=${CALLS - present} skipped=${present} failed=${DEMO_INVALID_CALLS}$`,
+      "m",
+    ),
+  );
+  for (let step = 1; step <= 6; step++) assert.match(stdout, new RegExp(`^\\[${step}/6\\] `, "m"));
+  // Plain progress lines (no carriage-return redraws) ending at 100 %.
+  assert.doesNotMatch(stdout, /\r/);
+  assert.match(stdout, /^\[█{30}\] 100\.0% completed · processed 605 of 600 /m);
+  // At least one pg_cron tick logged during the run, and the curl walkthrough.
+  assert.match(stdout, /^cron_job_logs rows of this run \([1-9]\d*\):$/m);
+  assert.match(stdout, /process-historical-sync {2}completed/);
+  assert.match(
+    stdout,
+    /curl -sX POST http:\/\/127\.0\.0\.1:54321\/functions\/v1\/start-historical-sync/,
+  );
+});
