@@ -191,6 +191,10 @@ begin
              when v_failed > 0 then format(
                '%s call(s) failed validation and were not imported (latest: %s)',
                j.failed_calls + v_failed, v_failure)
+             -- a validation message carries the running total: keep its "latest" reason
+             when v_done and j.failed_calls > 0 and j.error_message like
+                  '% call(s) failed validation and were not imported (latest: %'
+               then j.error_message
              when v_done and j.failed_calls > 0 then format(
                '%s call(s) failed validation and were not imported', j.failed_calls)
              else j.error_message end,

@@ -151,9 +151,10 @@ select results_eq(
 select results_eq(
   format($$ select cursor, completed_at, last_activity_at, error_message, last_error_at
               from public.historical_sync_jobs where id = %L $$, pg_temp.job(1)),
-  $$ values (null::text, '2026-02-01T10:00:15Z'::timestamptz, '2026-02-01T10:00:15Z'::timestamptz,
-             '1 call(s) failed validation and were not imported', '2026-02-01T10:00:05Z'::timestamptz) $$,
-  'the completed job has completed_at T3 and error_message reports the 1 counted failure');
+  format($$ values (null::text, '2026-02-01T10:00:15Z'::timestamptz, '2026-02-01T10:00:15Z'::timestamptz,
+                    '1 call(s) failed validation and were not imported (latest: %s: created is not a date-time)',
+                    '2026-02-01T10:00:05Z'::timestamptz) $$, pg_temp.cid(1099)),
+  'the completed job has completed_at T3 and error_message still names the 1 counted failure and why');
 select results_eq(
   format($$ select holder, expires_at, failed_attempts from public.historical_sync_job_leases where job_id = %L $$, pg_temp.job(1)),
   $$ values (null::uuid, null::timestamptz, 0) $$,

@@ -12,6 +12,7 @@ import {
   type ParsedCall,
   parseDurationSeconds,
   passesFastCheck,
+  unstorableText,
 } from "../../supabase/functions/_shared/ultravox/call.ts";
 import { microsOf } from "../support/fake_ultravox.ts";
 import { generateAccount, mulberry32 } from "../support/ultravox_accounts.ts";
@@ -358,4 +359,17 @@ Deno.test("every call of a generated 5,000-call account maps, and the fast check
     const r = row(parseCall(call));
     assert.equal(r.ultravox_call_id, call.callId);
   }
+});
+
+Deno.test("unstorableText names the first string Postgres cannot store, and nothing else", () => {
+  assert.equal(unstorableText({ a: "fine", b: ["ok", { c: "é 😀" }] }), null);
+  assert.equal(
+    unstorableText({ summary: "bad\u0000" }),
+    "summary: contains a NUL character (U+0000)",
+  );
+  assert.equal(
+    unstorableText({ medium: { notes: ["ok", "x\uD800"] } }),
+    "medium.notes.1: contains a lone surrogate (invalid UTF-16)",
+  );
+  assert.equal(unstorableText({ ["k\u0000"]: "v" }), "k\u0000: contains a NUL character (U+0000)");
 });

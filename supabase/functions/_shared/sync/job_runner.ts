@@ -2,10 +2,10 @@
 // is cancelled, or the invocation's budget runs out. While a page is written, the next
 // one is already being fetched (its cursor is known from `next`).
 import { type CallsPage, createUltravoxClient } from "../ultravox/client.ts";
-import { parseCall } from "../ultravox/call.ts";
+import { parseCall, unstorableText } from "../ultravox/call.ts";
 import { UltravoxError } from "../ultravox/errors.ts";
 import type { Budget } from "./budget.ts";
-import type { ClaimedJob, InvalidCall, PageWrite, SyncStore } from "./store.ts";
+import type { ClaimedJob, InvalidCall, PageRow, PageWrite, SyncStore } from "./store.ts";
 
 export interface JobRunSummary {
   id: string;
@@ -32,16 +32,34 @@ export interface JobRunContext {
 export const MISSING_KEY_MESSAGE =
   "No Ultravox API key is set for this agency. Set one with set_agency_ultravox_api_key, then start a new sync.";
 
-/** Splits a page into rows to upsert and calls that failed validation, keeping API order. */
-export function mapPage(results: unknown[]): Pick<PageWrite, "calls" | "invalid"> {
-  const calls: PageWrite["calls"] = [];
+// JSON.stringify escapes exactly the characters Postgres refuses (U+0000, lone surrogates),
+// so one test of the page's JSON finds them without walking every call.
+const MAYBE_UNSTORABLE = /\\u0000|\\ud[89a-f]/;
+
+/**
+ * Splits a page into the rows to upsert (as the JSON record_sync_page takes) and the calls
+ * that failed validation, keeping API order. A call holding text Postgres cannot store is
+ * a failed call too, instead of failing the whole page on every retry.
+ */
+export function mapPage(results: unknown[]): Pick<PageWrite, "callsJson" | "invalid"> {
+  let calls: PageRow[] = [];
   const invalid: InvalidCall[] = [];
   for (let ord = 0; ord < results.length; ord++) {
     const parsed = parseCall(results[ord]);
     if (parsed.ok) calls.push({ ord, ...parsed.row });
     else invalid.push({ ord, call_id: parsed.callId, reason: parsed.reason });
   }
-  return { calls, invalid };
+  let callsJson = JSON.stringify(calls);
+  if (MAYBE_UNSTORABLE.test(callsJson)) {
+    calls = calls.filter((row) => {
+      const reason = unstorableText(row.raw);
+      if (reason !== null) invalid.push({ ord: row.ord, call_id: row.ultravox_call_id, reason });
+      return reason === null;
+    });
+    invalid.sort((a, b) => a.ord - b.ord);
+    callsJson = JSON.stringify(calls);
+  }
+  return { callsJson, invalid };
 }
 
 export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRunSummary> {
@@ -56,7 +74,13 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
   const { store, holder } = ctx;
   let cursor = job.cursor;
 
-  const apiKey = await store.apiKey(job.agency_id);
+  let apiKey: string | null;
+  try {
+    apiKey = await store.apiKey(job.agency_id);
+  } catch (error) {
+    summary.status = await recordFailure(ctx, job.id, cursor, error);
+    return summary;
+  }
   if (!apiKey) {
     summary.status = (await store.fail(job.id, holder, cursor, MISSING_KEY_MESSAGE)) ??
       (await store.status(job.id)) ?? "failed";
@@ -76,18 +100,27 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     timeoutMs: Math.min(30_000, Math.floor(leaseMs / 3)),
   });
   const fetchPage = (c: string | null) =>
-    client.listCalls({ fromDate: job.date_from, toDate: job.date_to, pageSize: ctx.pageSize, cursor: c });
+    client.listCalls({
+      fromDate: job.date_from,
+      toDate: job.date_to,
+      pageSize: ctx.pageSize,
+      cursor: c,
+    });
   const heartbeat = setInterval(() => {
     store.renew(job.id, holder, ctx.leaseSeconds).catch(() => {});
   }, Math.max(1000, Math.floor(leaseMs / 3)));
 
-  let inFlight: Promise<CallsPage> | null = ctx.budget.takePage() ? settleLater(fetchPage(cursor)) : null;
+  let inFlight: Promise<CallsPage> | null = ctx.budget.takePage()
+    ? settleLater(fetchPage(cursor))
+    : null;
   try {
     while (inFlight) {
       const page = await inFlight;
       inFlight = null;
       const nextCursor = page.nextCursor;
-      if (nextCursor !== null && ctx.budget.takePage()) inFlight = settleLater(fetchPage(nextCursor));
+      if (nextCursor !== null && ctx.budget.takePage()) {
+        inFlight = settleLater(fetchPage(nextCursor));
+      }
 
       const outcome = await store.recordPage({
         jobId: job.id,

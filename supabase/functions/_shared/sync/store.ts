@@ -30,12 +30,16 @@ export interface InvalidCall {
   reason: string;
 }
 
+/** A valid call of the page with its position in it (API order). */
+export type PageRow = CallRow & { ord: number };
+
 export interface PageWrite {
   jobId: string;
   holder: string;
   fromCursor: string | null;
   nextCursor: string | null;
-  calls: (CallRow & { ord: number })[];
+  /** JSON array of PageRow: serialized once, sent as text (postgres.js would re-encode a jsonb parameter). */
+  callsJson: string;
   invalid: InvalidCall[];
   total: number | null;
   leaseSeconds: number;
@@ -60,13 +64,14 @@ export function syncStore(sql: Sql) {
       const [row] = await sql<PageOutcome[]>`
         select * from public.record_sync_page(
           ${p.jobId}, ${p.holder}, ${p.fromCursor}, ${p.nextCursor},
-          ${sql.json(p.calls as never)}, ${sql.json(p.invalid as never)},
+          ${p.callsJson}::text::jsonb, ${JSON.stringify(p.invalid)}::text::jsonb,
           ${p.total}, ${p.leaseSeconds})`;
       return row ?? null;
     },
 
     async renew(jobId: string, holder: string, leaseSeconds: number): Promise<boolean> {
-      const rows = await sql`select 1 from public.renew_sync_lease(${jobId}, ${holder}, ${leaseSeconds})`;
+      const rows =
+        await sql`select 1 from public.renew_sync_lease(${jobId}, ${holder}, ${leaseSeconds})`;
       return rows.length === 1;
     },
 

@@ -288,3 +288,32 @@ function describe(error: z.ZodError): string {
   const reason = `${where}: ${first.message}${more}`;
   return reason.length <= REASON_MAX_CHARS ? reason : reason.slice(0, REASON_MAX_CHARS - 1) + "…";
 }
+
+const SUSPECT_TEXT = /[\0\uD800-\uDFFF]/;
+
+/**
+ * Where a value holds text Postgres cannot store (text and jsonb refuse U+0000 and lone
+ * surrogates, and one such string would fail a whole page's insert on every retry), e.g.
+ * "summary: contains a NUL character (U+0000)"; null when there is none.
+ */
+export function unstorableText(value: unknown, path = ""): string | null {
+  if (typeof value === "string") {
+    if (!SUSPECT_TEXT.test(value)) return null;
+    const problem = value.includes("\0")
+      ? "contains a NUL character (U+0000)"
+      : value.isWellFormed()
+      ? null
+      : "contains a lone surrogate (invalid UTF-16)";
+    if (problem === null) return null;
+    const reason = `${path === "" ? "call" : path}: ${problem}`;
+    return reason.length <= REASON_MAX_CHARS ? reason : reason.slice(0, REASON_MAX_CHARS - 1) + "…";
+  }
+  if (typeof value !== "object" || value === null) return null;
+  for (const key in value) { // arrays too: "0", "1", …
+    const here = path === "" ? key : `${path}.${key}`;
+    const bad = unstorableText(key, here) ??
+      unstorableText((value as Record<string, unknown>)[key], here);
+    if (bad !== null) return bad;
+  }
+  return null;
+}
