@@ -19,7 +19,6 @@ export interface ProcessorDeps {
   config: Config;
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
-  now?: () => Date;
   log?: (event: Record<string, unknown>) => void;
 }
 
