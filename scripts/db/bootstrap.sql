@@ -53,7 +53,11 @@ $$;
 grant usage on schema extensions to postgres, anon, authenticated, service_role;
 create extension if not exists "uuid-ossp" with schema extensions;
 create extension if not exists pgcrypto with schema extensions;
-alter database postgres set search_path = "$user", public, extensions;
+do $$
+begin
+  execute format('alter database %I set search_path = "$user", public, extensions', current_database());
+end
+$$;
 set search_path = "$user", public, extensions;
 
 -- ── auth: GoTrue's users table and the claim helpers ───────────────────────────────
