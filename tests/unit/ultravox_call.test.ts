@@ -371,5 +371,5 @@ Deno.test("unstorableText names the first string Postgres cannot store, and noth
     unstorableText({ medium: { notes: ["ok", "x\uD800"] } }),
     "medium.notes.1: contains a lone surrogate (invalid UTF-16)",
   );
-  assert.equal(unstorableText({ ["k\u0000"]: "v" }), "k\u0000: contains a NUL character (U+0000)");
+  assert.equal(unstorableText({ ["k\u0000"]: "v" }), "k\uFFFD: contains a NUL character (U+0000)");
 });

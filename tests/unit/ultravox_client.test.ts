@@ -534,3 +534,43 @@ Deno.test("parseRetryAfter reads seconds and HTTP-dates and nothing else", () =>
   assert.equal(parseRetryAfter("-3", now), null);
   assert.equal(parseRetryAfter("soon", now), null);
 });
+
+Deno.test("a next that repeats the cursor just sent is retried, then fails transiently", async () => {
+  const looping = JSON.stringify({
+    next: "https://api.ultravox.ai/api/calls?cursor=c2&pageSize=2",
+    results: [],
+  });
+  const { client, waits } = clientFor(NOWHERE, {
+    fetch: scripted(looping, looping, looping),
+    maxAttempts: 3,
+  });
+  const err = await rejection(client.listCalls({ ...FIRST_PAGE, cursor: "c2" }));
+  assert.equal(err.kind, "transient");
+  assert.equal(err.attempts, 3);
+  assert.match(err.message, /next repeats the cursor sent/);
+  assert.equal(waits.length, 2);
+  // The same next after a different cursor is an ordinary page.
+  const ok = clientFor(NOWHERE, { fetch: scripted(looping) });
+  assert.equal((await ok.client.listCalls({ ...FIRST_PAGE, cursor: "c1" })).nextCursor, "c2");
+});
+
+Deno.test("no retry is waited for past the deadline: the page fails transiently instead", async () => {
+  let clock = 1_000_000;
+  const busy = () =>
+    Promise.resolve(new Response("busy", { status: 503, headers: { "Retry-After": "5" } }));
+  const { client } = clientFor(NOWHERE, {
+    fetch: busy,
+    maxAttempts: 10,
+    now: () => clock,
+    sleep: (ms) => {
+      clock += ms;
+      return Promise.resolve();
+    },
+    deadline: 1_000_000 + 12_000,
+  });
+  const err = await rejection(client.listCalls(FIRST_PAGE));
+  assert.equal(err.kind, "transient");
+  // Waits of 5 s at 0 s and 5 s; a third would end at 15 s, past the 12 s deadline.
+  assert.equal(err.attempts, 3);
+  assert.equal(clock, 1_010_000);
+});

@@ -24,6 +24,8 @@ export interface JobRunContext {
   pageSize: number;
   leaseSeconds: number;
   maxAttempts: number;
+  /** Epoch ms after which a page's retries give up (the invocation must end in time). */
+  retryDeadline: number;
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
   log: (event: Record<string, unknown>) => void;
@@ -98,6 +100,7 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     sleep: ctx.sleep,
     maxDelayMs: Math.min(20_000, Math.floor(leaseMs / 4)),
     timeoutMs: Math.min(30_000, Math.floor(leaseMs / 3)),
+    deadline: ctx.retryDeadline,
   });
   const fetchPage = (c: string | null) =>
     client.listCalls({

@@ -9,6 +9,8 @@ import { syncStore } from "./store.ts";
 
 export type { JobRunSummary };
 
+export const RETRY_GRACE_MS = 60_000;
+
 export interface RunSummary {
   jobs: JobRunSummary[];
   duration_ms: number;
@@ -46,6 +48,9 @@ export async function processHistoricalSync(
     maxPages: cfg.SYNC_MAX_PAGES_PER_RUN,
     timeBudgetMs: cfg.SYNC_TIME_BUDGET_MS,
   });
+  // A page started just before the time budget ends may still retry for one grace period;
+  // with the defaults an invocation ends within ~110 s, inside the platform's 150 s.
+  const retryDeadline = Date.now() + cfg.SYNC_TIME_BUDGET_MS + RETRY_GRACE_MS;
   const ctx = {
     store,
     holder,
@@ -54,6 +59,7 @@ export async function processHistoricalSync(
     pageSize: cfg.SYNC_PAGE_SIZE,
     leaseSeconds: cfg.SYNC_LEASE_SECONDS,
     maxAttempts: cfg.SYNC_MAX_ATTEMPTS,
+    retryDeadline,
     fetch: deps.fetch,
     sleep: deps.sleep,
     log,

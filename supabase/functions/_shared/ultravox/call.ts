@@ -277,7 +277,21 @@ function daysFromCivil(y: number, m: number, d: number): number {
 function readableCallId(input: unknown): string | null {
   if (typeof input !== "object" || input === null) return null;
   const id = (input as { callId?: unknown }).callId;
-  return typeof id === "string" && id !== "" ? id.slice(0, 64) : null;
+  return typeof id === "string" && id !== "" ? storableText(id.slice(0, 64)) : null;
+}
+
+/**
+ * Text Postgres can store: NUL characters and lone surrogates (also those a cut leaves)
+ * become U+FFFD. For what a failure echoes back (call ids, field paths), never call data.
+ */
+export function storableText(text: string): string {
+  return text.replaceAll("\0", "\uFFFD").toWellFormed();
+}
+
+function shorten(reason: string): string {
+  return storableText(
+    reason.length <= REASON_MAX_CHARS ? reason : reason.slice(0, REASON_MAX_CHARS - 1) + "…",
+  );
 }
 
 /** "created: Invalid ISO datetime", plus how many other problems the call has. */
@@ -286,7 +300,7 @@ function describe(error: z.ZodError): string {
   const where = first.path.length === 0 ? "call" : first.path.map(String).join(".");
   const more = rest.length === 0 ? "" : ` (+${rest.length} more)`;
   const reason = `${where}: ${first.message}${more}`;
-  return reason.length <= REASON_MAX_CHARS ? reason : reason.slice(0, REASON_MAX_CHARS - 1) + "…";
+  return shorten(reason);
 }
 
 const SUSPECT_TEXT = /[\0\uD800-\uDFFF]/;
@@ -306,7 +320,7 @@ export function unstorableText(value: unknown, path = ""): string | null {
       : "contains a lone surrogate (invalid UTF-16)";
     if (problem === null) return null;
     const reason = `${path === "" ? "call" : path}: ${problem}`;
-    return reason.length <= REASON_MAX_CHARS ? reason : reason.slice(0, REASON_MAX_CHARS - 1) + "…";
+    return shorten(reason);
   }
   if (typeof value !== "object" || value === null) return null;
   for (const key in value) { // arrays too: "0", "1", …

@@ -42,8 +42,13 @@ export interface UltravoxClientOptions {
   baseDelayMs?: number;
   /** Cap on any single wait, backoff or Retry-After (so a wait never outlasts a job's lease). */
   maxDelayMs?: number;
-  /** Clock for HTTP-date Retry-After values. */
+  /** Clock for HTTP-date Retry-After values and the deadline. */
   now?: () => number;
+  /**
+   * No retry is waited for past this instant (per `now`): the invocation must end inside
+   * the platform's wall clock, and a later one picks the page up again.
+   */
+  deadline?: number;
 }
 
 export interface UltravoxClient {
@@ -81,10 +86,12 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
   const maxAttempts = Math.max(1, opts.maxAttempts ?? CLIENT_DEFAULTS.maxAttempts);
   const baseDelayMs = opts.baseDelayMs ?? CLIENT_DEFAULTS.baseDelayMs;
   const maxDelayMs = opts.maxDelayMs ?? CLIENT_DEFAULTS.maxDelayMs;
+  const deadline = opts.deadline ?? Infinity;
 
-  async function attemptOnce(url: URL): Promise<Attempt> {
+  async function attemptOnce(url: URL, sentCursor: string | null): Promise<Attempt> {
     // One signal for headers and body: a server that stalls mid-body times out too.
-    const signal = AbortSignal.timeout(timeoutMs);
+    const limitMs = Math.max(1, Math.min(timeoutMs, deadline - now()));
+    const signal = AbortSignal.timeout(limitMs);
     let status: number | null = null;
     try {
       const res = await doFetch(url, {
@@ -96,11 +103,11 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
       status = res.status;
       // Always read the body, also on errors: an unread body leaks the connection in Deno.
       const body = await res.text();
-      return judge(res, body);
+      return judge(res, body, sentCursor);
     } catch (err) {
       return {
         kind: "retry",
-        problem: networkProblem(err, signal, timeoutMs, apiKey),
+        problem: networkProblem(err, signal, limitMs, apiKey),
         status,
         retryAfterMs: null,
         excerpt: "",
@@ -108,9 +115,13 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
     }
   }
 
-  function judge(res: Response, body: string): Attempt {
+  function judge(res: Response, body: string, sentCursor: string | null): Attempt {
     if (res.status >= 200 && res.status < 300) {
-      const page = parsePage(body);
+      let page = parsePage(body);
+      // A next that repeats the cursor just sent would walk the same page forever.
+      if (typeof page !== "string" && sentCursor !== null && page.nextCursor === sentCursor) {
+        page = "body is not a calls page (next repeats the cursor sent)";
+      }
       if (typeof page !== "string") return { kind: "page", page };
       const excerpt = excerptOf(body, apiKey);
       return { kind: "retry", problem: page, status: res.status, retryAfterMs: null, excerpt };
@@ -142,7 +153,7 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
     async listCalls(params: ListCallsParams): Promise<CallsPage> {
       const url = callsUrl(baseUrl, params);
       for (let attempt = 1;; attempt++) {
-        const outcome = await attemptOnce(url);
+        const outcome = await attemptOnce(url, params.cursor);
         if (outcome.kind === "page") return { ...outcome.page, requests: attempt };
         if (outcome.kind === "permanent") {
           throw permanentError({
@@ -152,7 +163,10 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
             path: "/calls",
           });
         }
-        if (attempt >= maxAttempts) {
+        const wait = outcome.retryAfterMs === null
+          ? backoffMs(attempt)
+          : Math.min(outcome.retryAfterMs, maxDelayMs);
+        if (attempt >= maxAttempts || now() + wait >= deadline) {
           throw transientError({
             problem: outcome.problem,
             status: outcome.status,
@@ -161,9 +175,6 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
             attempts: attempt,
           });
         }
-        const wait = outcome.retryAfterMs === null
-          ? backoffMs(attempt)
-          : Math.min(outcome.retryAfterMs, maxDelayMs);
         await sleep(wait);
       }
     },
