@@ -44,11 +44,21 @@ declare
   v_key text;
   v_request_id bigint;
 begin
-  -- A row left running this long belongs to an invocation that died or was never answered.
-  update public.cron_job_logs
+  -- A row left running this long belongs to an invocation that died or was never answered;
+  -- pg_net's response row, when there is one, says why.
+  update public.cron_job_logs c
      set status = 'failed', completed_at = p_now,
-         error_message = 'timed out: no completion reported within 10 minutes'
-   where status = 'running' and started_at < p_now - interval '10 minutes';
+         error_message = 'timed out: no completion reported within 10 minutes' || coalesce(
+           (select case
+                     when r.status_code is not null
+                       then format(' (the function answered HTTP %s: %s)', r.status_code, left(r.content, 200))
+                     when r.error_msg is not null
+                       then format(' (the request failed: %s)', left(r.error_msg, 200))
+                   end
+              from net._http_response r
+             where r.id = (c.result ->> 'request_id')::bigint),
+           '')
+   where c.status = 'running' and c.started_at < p_now - interval '10 minutes';
 
   insert into public.cron_job_logs (job_name, started_at, status)
   values ('process-historical-sync', p_now, 'running')
@@ -115,7 +125,9 @@ begin
   begin
     delete from public.cron_job_logs where started_at < p_now - interval '30 days';
     get diagnostics v_logs = row_count;
-    delete from cron.job_run_details where end_time < p_now - interval '7 days';
+    -- pg_cron leaves end_time null on runs it failed itself (server restarted, …).
+    delete from cron.job_run_details
+     where coalesce(end_time, start_time) < p_now - interval '7 days';
     get diagnostics v_details = row_count;
     update public.cron_job_logs
        set status = 'completed', completed_at = p_now,

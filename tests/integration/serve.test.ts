@@ -5,7 +5,7 @@ import { makeHandler as makeStatus } from "../../supabase/functions/get-sync-sta
 import { makeHandler as makeStart } from "../../supabase/functions/start-historical-sync/index.ts";
 import { startServer } from "../../scripts/serve.ts";
 import { TestDb, testSql } from "../support/db.ts";
-import { writeDispatchSecrets } from "../../scripts/local/vault_secrets.ts";
+import { readDispatchSecrets, restoreDispatchSecrets } from "../support/cron.ts";
 import { userHeaders, userToken } from "../support/tokens.ts";
 
 const config = loadConfig();
@@ -70,13 +70,6 @@ Deno.test("the router serves each function under /functions/v1/<name> and 404s t
   }
 });
 
-async function dispatchSecrets(sql: ReturnType<typeof testSql>) {
-  const rows = await sql<{ name: string; value: string }[]>`
-    select name, decrypted_secret as value from vault.decrypted_secrets
-     where name in ('project_url', 'functions_secret_key')`;
-  return Object.fromEntries(rows.map((r) => [r.name, r.value]));
-}
-
 Deno.test("`deno task serve` prints exactly one line on stdout and stops on SIGTERM", async () => {
   // A free port for the child: bind :0, read it, release it.
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -84,17 +77,12 @@ Deno.test("`deno task serve` prints exactly one line on stdout and stops on SIGT
   probe.close();
   const url = `http://127.0.0.1:${port}`;
   const sql = testSql(1);
-  const before = await dispatchSecrets(sql);
+  const before = await readDispatchSecrets(sql);
   try {
     await serveOnce(url, sql);
   } finally {
     // serve wrote its own URL for cron: put back what the shared database had.
-    if (before.project_url && before.functions_secret_key) {
-      await writeDispatchSecrets(sql, {
-        projectUrl: before.project_url,
-        functionsSecretKey: before.functions_secret_key,
-      });
-    }
+    await restoreDispatchSecrets(sql, before);
     await sql.end();
   }
 });
@@ -117,7 +105,7 @@ async function serveOnce(url: string, sql: ReturnType<typeof testSql>) {
   const res = await fetch(`${url}/functions/v1/get-sync-status`, { method: "OPTIONS" });
   assert.equal(res.status, 204);
   await res.body?.cancel();
-  assert.deepEqual(await dispatchSecrets(sql), {
+  assert.deepEqual(await readDispatchSecrets(sql), {
     project_url: url,
     functions_secret_key: config.secretKeys.default,
   });
