@@ -64,6 +64,9 @@ export function mapPage(results: unknown[]): Pick<PageWrite, "callsJson" | "inva
   return { callsJson, invalid };
 }
 
+/** A page as fetched, already mapped: what the page step sends, and where to go next. */
+type MappedPage = Omit<CallsPage, "results"> & Pick<PageWrite, "callsJson" | "invalid">;
+
 export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRunSummary> {
   const summary: JobRunSummary = {
     id: job.id,
@@ -102,18 +105,20 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     timeoutMs: Math.min(30_000, Math.floor(leaseMs / 3)),
     deadline: ctx.retryDeadline,
   });
-  const fetchPage = (c: string | null) =>
+  // A page is mapped (validated, serialized for the page step) as soon as it arrives, that
+  // is while the page before it is being written, and only its JSON is kept from then on.
+  const fetchPage = (c: string | null): Promise<MappedPage> =>
     client.listCalls({
       fromDate: job.date_from,
       toDate: job.date_to,
       pageSize: ctx.pageSize,
       cursor: c,
-    });
+    }).then(({ results, ...page }) => ({ ...page, ...mapPage(results) }));
   const heartbeat = setInterval(() => {
     store.renew(job.id, holder, ctx.leaseSeconds).catch(() => {});
   }, Math.max(1000, Math.floor(leaseMs / 3)));
 
-  let inFlight: Promise<CallsPage> | null = ctx.budget.takePage()
+  let inFlight: Promise<MappedPage> | null = ctx.budget.takePage()
     ? settleLater(fetchPage(cursor))
     : null;
   try {
@@ -130,7 +135,8 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
         holder,
         fromCursor: cursor,
         nextCursor,
-        ...mapPage(page.results),
+        callsJson: page.callsJson,
+        invalid: page.invalid,
         total: page.total,
         leaseSeconds: ctx.leaseSeconds,
       });
