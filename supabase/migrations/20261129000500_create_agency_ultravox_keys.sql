@@ -48,3 +48,20 @@ comment on function public.agency_has_ultravox_api_key is
   'Whether a key is set, without reading it (start-historical-sync answers 422 otherwise).';
 revoke execute on function public.agency_has_ultravox_api_key(uuid) from public, anon, authenticated;
 grant execute on function public.agency_has_ultravox_api_key(uuid) to service_role;
+
+-- An agency's key leaves Vault with the agency.
+create or replace function public.delete_agency_ultravox_api_key()
+returns trigger
+language plpgsql security definer set search_path = '' as $$
+begin
+  delete from vault.secrets where name = 'ultravox_api_key:' || old.id::text;
+  return old;
+end;
+$$;
+comment on function public.delete_agency_ultravox_api_key is
+  'Trigger: removes a deleted agency''s Ultravox key from Vault.';
+revoke execute on function public.delete_agency_ultravox_api_key() from public, anon, authenticated;
+
+create trigger agencies_delete_ultravox_api_key
+  after delete on public.agencies
+  for each row execute function public.delete_agency_ultravox_api_key();

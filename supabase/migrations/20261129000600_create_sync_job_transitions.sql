@@ -55,6 +55,7 @@ language sql security definer set search_path = '' as $$
     select id, p_holder, p_now + make_interval(secs => p_lease_seconds) from picked
     on conflict (job_id) do update
       set holder = excluded.holder, expires_at = excluded.expires_at
+      where l.holder is null or l.expires_at < p_now   -- a claim that lost the race takes nothing
     returning l.job_id
   )
   update public.historical_sync_jobs j

@@ -1,7 +1,7 @@
 -- Per-agency Ultravox API keys in Vault, under the name ultravox_api_key:<agency_id>.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(22);
+select plan(24);
 
 insert into public.agencies (id, name) values
   ('050a0000-0000-4000-8000-000000000001', 'Key agency one'),
@@ -81,6 +81,14 @@ select ok(
                   'public.get_agency_ultravox_api_key(uuid)'::regprocedure,
                   'public.agency_has_ultravox_api_key(uuid)'::regprocedure)),
   'the three key functions are security definer with an empty search_path');
+
+select lives_ok(
+  $$ delete from public.agencies where id = '050a0000-0000-4000-8000-000000000001' $$,
+  'an agency with a key can be deleted');
+select is(
+  (select count(*)::int from vault.secrets
+    where name = 'ultravox_api_key:050a0000-0000-4000-8000-000000000001'),
+  0, 'deleting the agency removes its key from Vault');
 
 select * from finish();
 rollback;
