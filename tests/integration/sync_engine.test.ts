@@ -775,6 +775,40 @@ Deno.test("a key rejected mid-walk keeps the pages already imported and fails th
   assert.equal(h.fake.requests.length, 2);
 });
 
+Deno.test("a key rotated mid-walk is a transient error: the next run uses the new key", async () => {
+  await using h = await harness({ calls: account(15) });
+  const agencyId = await h.agency();
+  const jobId = await h.job(agencyId);
+  let requests = 0;
+  // The agency rotates its key while the run is walking: Ultravox then refuses the old one.
+  const rotatingFetch: typeof fetch = async (input, init) => {
+    if (++requests === 2) {
+      h.fake.setKey("Rt9xQ2wE.newkey0123456789abcdefghijklmnopq");
+      await h.sql`select public.set_agency_ultravox_api_key(${agencyId}, ${h.fake.apiKey})`;
+    }
+    return await fetch(input, init);
+  };
+
+  const first = await h.run(jobId, { SYNC_PAGE_SIZE: 5 }, { fetch: rotatingFetch });
+
+  assert.deepEqual(first.jobs, [
+    { id: jobId, status: "in_progress", pages: 1, imported: 5, skipped: 0, failed: 0 },
+  ]);
+  const job = await jobState(h.sql, jobId);
+  assert.equal(
+    job.error_message,
+    "Ultravox rejected the API key this run started with; a new key has been set since and " +
+      "the next run uses it.",
+  );
+  assert.equal(job.lease_holder, null);
+
+  const second = await h.run(jobId, { SYNC_PAGE_SIZE: 5 });
+  assert.deepEqual(second.jobs, [
+    { id: jobId, status: "completed", pages: 2, imported: 10, skipped: 0, failed: 0 },
+  ]);
+  assert.deepEqual(await importedIds(h.sql, jobId), ids(h.fake.calls));
+});
+
 Deno.test("an agency without a key fails its job without asking Ultravox", async () => {
   await using h = await harness({ calls: account(5) });
   const agencyId = await h.agency({ key: null });

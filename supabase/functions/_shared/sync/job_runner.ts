@@ -164,7 +164,12 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     return summary;
   } catch (error) {
     discard(ctx, inFlight);
-    summary.status = await recordFailure(ctx, job.id, cursor, error);
+    summary.status = await recordFailure(
+      ctx,
+      job.id,
+      cursor,
+      await keyRotatedSince(ctx, job, apiKey, error) ? new KeyRotatedError() : error,
+    );
     return summary;
   } finally {
     clearInterval(heartbeat);
@@ -181,6 +186,28 @@ function discard(ctx: JobRunContext, inFlight: Promise<unknown> | null) {
   if (inFlight) ctx.budget.returnPage();
 }
 
+/** Ultravox refused the key this run started with, but Vault already holds another one. */
+class KeyRotatedError extends Error {
+  constructor() {
+    super(
+      "Ultravox rejected the API key this run started with; a new key has been set since and the next run uses it.",
+    );
+  }
+}
+
+async function keyRotatedSince(
+  ctx: JobRunContext,
+  job: ClaimedJob,
+  usedKey: string,
+  error: unknown,
+): Promise<boolean> {
+  if (!(error instanceof UltravoxError) || (error.status !== 401 && error.status !== 403)) {
+    return false;
+  }
+  const current = await ctx.store.apiKey(job.agency_id).catch(() => null);
+  return current !== null && current !== usedKey;
+}
+
 async function recordFailure(
   ctx: JobRunContext,
   jobId: string,
@@ -188,7 +215,7 @@ async function recordFailure(
   error: unknown,
 ): Promise<string> {
   const permanent = error instanceof UltravoxError && error.kind === "permanent";
-  const message = error instanceof UltravoxError
+  const message = error instanceof UltravoxError || error instanceof KeyRotatedError
     ? error.message
     : "Importing failed unexpectedly; it will be retried on the next run.";
   ctx.log({
