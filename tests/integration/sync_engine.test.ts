@@ -18,7 +18,7 @@ import {
   microsOf,
   startFakeUltravox,
 } from "../support/fake_ultravox.ts";
-import { type AccountOptions, generateAccount } from "../support/ultravox_accounts.ts";
+import { type AccountOptions, callAt, generateAccount } from "../support/ultravox_accounts.ts";
 
 const BASE_CONFIG = loadConfig();
 const NO_CAP = null;
@@ -120,24 +120,6 @@ function account(count: number, opts: Partial<AccountOptions> = {}): FakeCall[] 
     ...c,
     callId: crypto.randomUUID(),
   }));
-}
-
-/** A bare call at `created` (six fraction digits, Z). */
-function callAt(created: string): FakeCall {
-  return {
-    callId: crypto.randomUUID(),
-    created,
-    joined: null,
-    ended: null,
-    endReason: null,
-    billedDuration: null,
-    shortSummary: null,
-    summary: null,
-    agent: null,
-    agentId: null,
-    metadata: {},
-    recordingEnabled: false,
-  };
 }
 
 async function until(

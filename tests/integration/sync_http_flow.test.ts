@@ -3,6 +3,7 @@
 // (one page per invocation, as budget-bound ticks would) → status after each → completed;
 // and a cancel through the function in the middle of a walk.
 import assert from "node:assert/strict";
+import { callAt } from "../support/ultravox_accounts.ts";
 import { type Config, loadConfig } from "../../supabase/functions/_shared/config.ts";
 import { processHistoricalSync } from "../../supabase/functions/_shared/sync/processor.ts";
 import { makeHandler as startHandler } from "../../supabase/functions/start-historical-sync/index.ts";
@@ -18,23 +19,6 @@ import {
 } from "../support/fake_ultravox.ts";
 import { call, functionRequest, ISO_MICROS, type Reply } from "../support/requests.ts";
 import { secretKeyHeaders, userHeaders, userToken } from "../support/tokens.ts";
-
-function callAt(created: string): FakeCall {
-  return {
-    callId: crypto.randomUUID(),
-    created,
-    joined: null,
-    ended: null,
-    endReason: null,
-    billedDuration: null,
-    shortSummary: null,
-    summary: null,
-    agent: null,
-    agentId: null,
-    metadata: {},
-    recordingEnabled: false,
-  };
-}
 
 /** October 2026 as bare dates cover it, plus one call a microsecond outside at each end. */
 function october() {

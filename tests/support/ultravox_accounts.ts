@@ -206,3 +206,21 @@ const TOPICS = [
   "their invoice",
   "a password reset",
 ];
+
+/** A bare, never-joined call at `created` (six fraction digits, Z) with a random id. */
+export function callAt(created: string): FakeCall {
+  return {
+    callId: crypto.randomUUID(),
+    created,
+    joined: null,
+    ended: null,
+    endReason: null,
+    billedDuration: null,
+    shortSummary: null,
+    summary: null,
+    agent: null,
+    agentId: null,
+    metadata: {},
+    recordingEnabled: false,
+  };
+}
