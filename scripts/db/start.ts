@@ -89,9 +89,13 @@ async function writeConf(): Promise<boolean> {
 async function startCluster() {
   log(`starting cluster ${PG_VERSION}/${CLUSTER_NAME}`);
   const args = ["--skip-systemctl-redirect", PG_VERSION, CLUSTER_NAME, "start"];
-  const r = await run("pg_ctlcluster", args, { quiet: true });
-  if (r.code !== 0 && !(await canConnect())) {
-    throw new Error(`pg_ctlcluster ${args.join(" ")} failed:\n${r.stderr}`);
+  // After a crash (postmaster killed) its old backends hold shared memory for a moment,
+  // and a start fails until they are gone: try again for a few seconds.
+  for (let attempt = 1;; attempt++) {
+    const r = await run("pg_ctlcluster", args, { quiet: true });
+    if (r.code === 0 || await canConnect()) return;
+    if (attempt === 10) throw new Error(`pg_ctlcluster ${args.join(" ")} failed:\n${r.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 
