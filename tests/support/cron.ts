@@ -144,8 +144,15 @@ export async function serveProcessor(sql: Sql, opts: {
   dispatch?: boolean;
   /** false: start the worker later with startWorker() (default true). */
   worker?: boolean;
+  /** Settings on top of PINNED (e.g. a page budget of 1). */
+  config?: Partial<Config>;
 }): Promise<CronRig> {
-  const config: Config = { ...loadConfig(), ...PINNED, ULTRAVOX_API_BASE: opts.ultravoxBase };
+  const config: Config = {
+    ...loadConfig(),
+    ...PINNED,
+    ULTRAVOX_API_BASE: opts.ultravoxBase,
+    ...opts.config,
+  };
   const handler = makeHandler({
     sql,
     config,

@@ -24,6 +24,8 @@ export interface JobRunContext {
   pageSize: number;
   leaseSeconds: number;
   maxAttempts: number;
+  /** Called for a job that made progress and stopped only because the budget ran out. */
+  leftUnfinished: (jobId: string) => void;
   /** Epoch ms after which a page's retries give up (the invocation must end in time). */
   retryDeadline: number;
   fetch?: typeof fetch;
@@ -161,6 +163,7 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     }
     // Budget spent: let the next invocation continue at once.
     await store.release(job.id, holder);
+    if (summary.pages > 0) ctx.leftUnfinished(job.id);
     return summary;
   } catch (error) {
     discard(ctx, inFlight);

@@ -51,6 +51,7 @@ export async function processHistoricalSync(
   // A page started just before the time budget ends may still retry for one grace period;
   // with the defaults an invocation ends within ~110 s, inside the platform's 150 s.
   const retryDeadline = Date.now() + cfg.SYNC_TIME_BUDGET_MS + RETRY_GRACE_MS;
+  const unfinished: string[] = [];
   const ctx = {
     store,
     holder,
@@ -60,10 +61,20 @@ export async function processHistoricalSync(
     leaseSeconds: cfg.SYNC_LEASE_SECONDS,
     maxAttempts: cfg.SYNC_MAX_ATTEMPTS,
     retryDeadline,
+    leftUnfinished: (jobId: string) => void unfinished.push(jobId),
     fetch: deps.fetch,
     sleep: deps.sleep,
     log,
   };
   const results = await Promise.all(jobs.map((job) => runJob(ctx, job)));
+  if (unfinished.length > 0) {
+    // Work is left and only the budget stopped it: the next invocation starts now, not at
+    // the next cron tick. Without it the tick still continues, so a failure here is no loss.
+    const requestId = await store.requestContinuation().catch((e) => {
+      log({ event: "continuation_failed", message: e instanceof Error ? e.message : String(e) });
+      return null;
+    });
+    log({ event: "continuation", job_ids: unfinished, request_id: requestId });
+  }
   return { jobs: results, duration_ms: Math.round(performance.now() - started) };
 }

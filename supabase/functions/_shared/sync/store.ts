@@ -98,6 +98,13 @@ export function syncStore(sql: Sql) {
       return row?.status ?? null;
     },
 
+    /** Queues the next invocation through pg_net; null when dispatch is not set up. */
+    async requestContinuation(): Promise<string | null> {
+      const [row] = await sql<{ request_id: string | null }[]>`
+        select public.request_sync_continuation() as request_id`;
+      return row.request_id;
+    },
+
     async status(jobId: string): Promise<string | null> {
       const [row] = await sql<{ status: string }[]>`
         select status from public.historical_sync_jobs where id = ${jobId}`;
