@@ -171,7 +171,7 @@ async function call(path: string, token: string, init: RequestInit = {}) {
 function curlWalkthrough(jobId: string) {
   const base = FUNCTIONS;
   return [
-    "Do the same by hand (deno task serve in another terminal; TOKEN is the admin's JWT):",
+    'Do the same by hand (README, "Try it by hand": the stand-in and deno task serve, then):',
     `  export TOKEN=$(deno run -A scripts/local/dev_tokens.ts ${ADMIN_ID})`,
     `  curl -sX POST ${base}/start-historical-sync -H "Authorization: Bearer $TOKEN" \\`,
     `       -H 'Content-Type: application/json' -d '{"agency_id":"${AGENCY_ID}","date_from":null,"max_calls":null}'`,
