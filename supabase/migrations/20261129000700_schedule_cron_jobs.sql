@@ -34,14 +34,40 @@ $$;
 comment on function public.complete_cron_log is
   'Completes a running cron_job_logs row (completed or failed); empty when it is unknown or already closed, which callers treat as "leave it alone".';
 
+-- ── the call of process-historical-sync through pg_net ─────────────────────────────
+create or replace function public.post_process_historical_sync(p_body jsonb)
+returns bigint
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_url text;
+  v_key text;
+begin
+  select decrypted_secret into v_url from vault.decrypted_secrets where name = 'project_url';
+  if coalesce(v_url, '') = '' then
+    raise exception 'Vault secret project_url is missing: select vault.create_secret(''https://<ref>.supabase.co'', ''project_url'');';
+  end if;
+  select decrypted_secret into v_key from vault.decrypted_secrets where name = 'functions_secret_key';
+  if coalesce(v_key, '') = '' then
+    raise exception 'Vault secret functions_secret_key is missing: select vault.create_secret(''<secret API key>'', ''functions_secret_key'');';
+  end if;
+  -- pg_net's default time-out is 5 s; an invocation may take up to SYNC_TIME_BUDGET_MS + a grace.
+  return net.http_post(
+    url := rtrim(v_url, '/') || '/functions/v1/process-historical-sync',
+    body := p_body,
+    headers := jsonb_build_object('Content-Type', 'application/json', 'apikey', v_key),
+    timeout_milliseconds := 150000
+  );
+end;
+$$;
+comment on function public.post_process_historical_sync is
+  'Queues a POST of p_body to <project_url>/functions/v1/process-historical-sync with the secret key in apikey (Vault secrets project_url and functions_secret_key); raises, naming the secret, when one is missing.';
+
 -- ── the dispatcher ─────────────────────────────────────────────────────────────────
 create or replace function public.dispatch_historical_sync(p_now timestamptz default now())
 returns uuid
 language plpgsql security definer set search_path = '' as $$
 declare
   v_log_id uuid;
-  v_url text;
-  v_key text;
   v_request_id bigint;
 begin
   -- A row left running this long belongs to an invocation that died or was never answered;
@@ -80,21 +106,7 @@ begin
       return v_log_id;
     end if;
 
-    select decrypted_secret into v_url from vault.decrypted_secrets where name = 'project_url';
-    if coalesce(v_url, '') = '' then
-      raise exception 'Vault secret project_url is missing: select vault.create_secret(''https://<ref>.supabase.co'', ''project_url'');';
-    end if;
-    select decrypted_secret into v_key from vault.decrypted_secrets where name = 'functions_secret_key';
-    if coalesce(v_key, '') = '' then
-      raise exception 'Vault secret functions_secret_key is missing: select vault.create_secret(''<secret API key>'', ''functions_secret_key'');';
-    end if;
-
-    v_request_id := net.http_post(
-      url := rtrim(v_url, '/') || '/functions/v1/process-historical-sync',
-      body := jsonb_build_object('cron_log_id', v_log_id),
-      headers := jsonb_build_object('Content-Type', 'application/json', 'apikey', v_key),
-      timeout_milliseconds := 150000
-    );
+    v_request_id := public.post_process_historical_sync(jsonb_build_object('cron_log_id', v_log_id));
     update public.cron_job_logs
        set result = jsonb_build_object('dispatched', true, 'request_id', v_request_id)
      where id = v_log_id;
@@ -146,11 +158,13 @@ comment on function public.cleanup_cron_job_logs is
   'Daily: deletes cron_job_logs older than 30 days and cron.job_run_details older than 7 days (both grow without bound otherwise), logging itself.';
 
 revoke execute on function
+  public.post_process_historical_sync(jsonb),
   public.complete_cron_log(uuid, text, jsonb, text, timestamptz),
   public.dispatch_historical_sync(timestamptz),
   public.cleanup_cron_job_logs(timestamptz)
 from public, anon, authenticated;
 grant execute on function
+  public.post_process_historical_sync(jsonb),
   public.complete_cron_log(uuid, text, jsonb, text, timestamptz),
   public.dispatch_historical_sync(timestamptz),
   public.cleanup_cron_job_logs(timestamptz)

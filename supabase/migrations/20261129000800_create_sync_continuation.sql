@@ -5,21 +5,10 @@
 create or replace function public.request_sync_continuation()
 returns bigint
 language plpgsql security definer set search_path = '' as $$
-declare
-  v_url text;
-  v_key text;
 begin
-  select decrypted_secret into v_url from vault.decrypted_secrets where name = 'project_url';
-  select decrypted_secret into v_key from vault.decrypted_secrets where name = 'functions_secret_key';
-  if coalesce(v_url, '') = '' or coalesce(v_key, '') = '' then
-    return null;  -- not set up for dispatch: the next cron tick continues instead
-  end if;
-  return net.http_post(
-    url := rtrim(v_url, '/') || '/functions/v1/process-historical-sync',
-    body := '{}'::jsonb,
-    headers := jsonb_build_object('Content-Type', 'application/json', 'apikey', v_key),
-    timeout_milliseconds := 150000
-  );
+  return public.post_process_historical_sync('{}'::jsonb);
+exception when others then
+  return null;  -- not set up for dispatch (a Vault secret is missing): the next tick continues
 end;
 $$;
 comment on function public.request_sync_continuation is
