@@ -3,7 +3,7 @@
 // bench/results.json and regenerates docs/PERFORMANCE.md. Every figure is the median of
 // BENCH_RUNS runs (default 3) with its spread. Needs the database to itself: it pauses the
 // process-historical-sync schedule while it runs and deletes everything it created.
-import { loadConfig } from "../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../supabase/functions/_shared/platform/config.ts";
 import { type CeilingResult, measureCeiling } from "./ceiling.ts";
 import {
   benchSql,

@@ -10,9 +10,9 @@
 //             record_sync_page takes), serialized before the clock starts: Postgres's side
 //             only, the tightest ceiling. The importer overlaps its own client work with the
 //             previous page's write, so it can beat the sequential "values" loop.
-import { connect, type Sql } from "../supabase/functions/_shared/db.ts";
+import { connect, type Sql } from "../supabase/functions/_shared/platform/db.ts";
 import { parseCall } from "../supabase/functions/_shared/ultravox/call.ts";
-import { generateAccount } from "../tests/support/ultravox_accounts.ts";
+import { generateAccount } from "../tools/stand_in_ultravox/accounts.ts";
 import { createAgency, createJob, DB_URL, deleteAgencies } from "./database.ts";
 
 export type CeilingForm = "values" | "jsonb";

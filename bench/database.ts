@@ -1,7 +1,7 @@
 // The bench's own SQL: agencies and jobs to measure with, the paused cron schedule, and
 // cleaning up afterwards. Runs on a connection of its own, so none of it is counted as
 // the processor's statements.
-import { connect, type Sql } from "../supabase/functions/_shared/db.ts";
+import { connect, type Sql } from "../supabase/functions/_shared/platform/db.ts";
 
 export const DB_URL = Deno.env.get("SUPABASE_DB_URL") ||
   "postgresql://postgres:postgres@127.0.0.1:54322/postgres";

@@ -7,8 +7,8 @@
 // until its stdin closes. With one account the stand-in answers directly; with several, a
 // small router in front sends each request to the account its X-API-Key belongs to (the
 // processor has one ULTRAVOX_API_BASE for every agency, as in production).
-import { type FakeUltravox, startFakeUltravox } from "../tests/support/fake_ultravox.ts";
-import { generateAccount } from "../tests/support/ultravox_accounts.ts";
+import { type FakeUltravox, startFakeUltravox } from "../tools/stand_in_ultravox/server.ts";
+import { generateAccount } from "../tools/stand_in_ultravox/accounts.ts";
 
 export interface FakeAccountSpec {
   apiKey: string;

@@ -2,7 +2,7 @@
 // tick commits, as pg_cron's does (the commit's WAL flush is part of the cost); the bench then
 // deletes the cron_job_logs rows its ticks wrote. The net.http_request_queue row count and its
 // id sequence, before and after each tick, show that no HTTP request was queued.
-import type { Sql } from "../supabase/functions/_shared/db.ts";
+import type { Sql } from "../supabase/functions/_shared/platform/db.ts";
 import { type Spread, spread } from "./stats.ts";
 
 export interface IdleTickResult {

@@ -3,9 +3,9 @@
 // the minute between ticks) until the job completes. Measures wall time, the processor's
 // CPU, and every SQL statement it sent, counted through postgres.js's `debug` hook.
 import process from "node:process";
-import { loadConfig } from "../supabase/functions/_shared/config.ts";
-import type { Config } from "../supabase/functions/_shared/config.ts";
-import { connect, type Sql } from "../supabase/functions/_shared/db.ts";
+import { loadConfig } from "../supabase/functions/_shared/platform/config.ts";
+import type { Config } from "../supabase/functions/_shared/platform/config.ts";
+import { connect, type Sql } from "../supabase/functions/_shared/platform/db.ts";
 import { processHistoricalSync } from "../supabase/functions/_shared/sync/processor.ts";
 import { countCalls, createAgency, createJob, DB_URL, jobRow } from "./database.ts";
 

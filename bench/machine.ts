@@ -1,5 +1,5 @@
 // The facts a reader needs to compare these figures with their own.
-import type { Sql } from "../supabase/functions/_shared/db.ts";
+import type { Sql } from "../supabase/functions/_shared/platform/db.ts";
 
 export interface MachineFacts {
   cpu: string;

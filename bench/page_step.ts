@@ -2,10 +2,10 @@
 // before the clock starts, one after the other on one job, as the processor calls it. Set
 // against the ceiling it shows what the importer's SQL costs beyond a plain INSERT: the
 // fence, the counters, max_calls, the lease, all in the one statement.
-import { connect, type Sql } from "../supabase/functions/_shared/db.ts";
+import { connect, type Sql } from "../supabase/functions/_shared/platform/db.ts";
 import { mapPage } from "../supabase/functions/_shared/sync/job_runner.ts";
 import { syncStore } from "../supabase/functions/_shared/sync/store.ts";
-import { generateAccount } from "../tests/support/ultravox_accounts.ts";
+import { generateAccount } from "../tools/stand_in_ultravox/accounts.ts";
 import { createAgency, createJob, DB_URL, deleteAgencies } from "./database.ts";
 
 export interface PageStepResult {

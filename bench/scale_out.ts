@@ -2,7 +2,7 @@
 // is what the dispatcher's HTTP calls amount to: invocations of processHistoricalSync back to
 // back, each claiming up to SYNC_MAX_JOBS_PER_RUN jobs with no job id, until a claim comes back
 // empty. Each processor has its own connection pool, as each edge worker does.
-import { connect, type Sql } from "../supabase/functions/_shared/db.ts";
+import { connect, type Sql } from "../supabase/functions/_shared/platform/db.ts";
 import { processHistoricalSync } from "../supabase/functions/_shared/sync/processor.ts";
 import { createAgency, createJob, DB_URL } from "./database.ts";
 import { benchConfig } from "./import_run.ts";

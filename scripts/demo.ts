@@ -7,14 +7,14 @@
 // Environment: DEMO_CALLS (account size, default 5000); ULTRAVOX_API_KEY (import from the
 // real Ultravox, at ULTRAVOX_API_BASE, instead of the stand-in); CI=true or a non-terminal
 // stdout makes it non-interactive (plain progress lines; stdin is never read).
-import { connect, type Sql } from "../supabase/functions/_shared/db.ts";
+import { connect, type Sql } from "../supabase/functions/_shared/platform/db.ts";
 import devKeys from "../supabase/dev-keys.json" with { type: "json" };
-import { type FakeUltravox, startFakeUltravox } from "../tests/support/fake_ultravox.ts";
-import { generateAccount } from "../tests/support/ultravox_accounts.ts";
+import { type FakeUltravox, startFakeUltravox } from "../tools/stand_in_ultravox/server.ts";
+import { generateAccount } from "../tools/stand_in_ultravox/accounts.ts";
 import { dbStart } from "./db/start.ts";
 import { dbReset } from "./db/reset.ts";
 import { dbUrl } from "./db/local_cluster.ts";
-import { mintDevUserToken } from "./local/dev_tokens.ts";
+import { mintDevUserToken } from "../tools/dev_tokens.ts";
 import { type JobView, progressPrinter } from "./demo/progress.ts";
 
 // The seed's demo agency and its admin (supabase/seed.sql).

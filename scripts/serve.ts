@@ -2,12 +2,12 @@
 // them: <SUPABASE_URL>/functions/v1/<name>. Configured only from the environment
 // (supabase/functions/_shared/config.ts). stdout carries exactly one line, once listening:
 // "Serving functions at <SUPABASE_URL>/functions/v1/"; everything else goes to stderr.
-import { config } from "../supabase/functions/_shared/config.ts";
-import { drainBackground } from "../supabase/functions/_shared/background.ts";
+import { config } from "../supabase/functions/_shared/platform/config.ts";
+import { drainBackground } from "../supabase/functions/_shared/platform/background.ts";
 import { withCorsHeaders } from "../supabase/functions/_shared/http/cors.ts";
 import { errorBody } from "../supabase/functions/_shared/http/errors.ts";
 import { closeServiceSql, serviceSql } from "../supabase/functions/_shared/service_sql.ts";
-import type { Sql } from "../supabase/functions/_shared/db.ts";
+import type { Sql } from "../supabase/functions/_shared/platform/db.ts";
 import { type PgNetWorker, startPgNetWorker } from "./local/pg_net_worker.ts";
 import { writeDispatchSecrets } from "./local/vault_secrets.ts";
 import startHistoricalSync from "../supabase/functions/start-historical-sync/index.ts";

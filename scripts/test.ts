@@ -112,7 +112,7 @@ try {
 
 if (total.failed === 0) {
   const sources = [];
-  for (const dir of ["supabase/functions", "scripts", "tests", "bench"]) {
+  for (const dir of ["supabase/functions", "scripts", "tools", "tests", "bench"]) {
     if (await exists(dir)) sources.push(dir);
   }
   await check("type-check", Deno.execPath(), ["check", ...sources]);

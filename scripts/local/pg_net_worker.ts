@@ -2,7 +2,7 @@
 // net.http_request_queue as pg_net does — only committed requests are visible, each is
 // sent with its timeout_milliseconds, answered by one net._http_response row under the
 // same id, and removed from the queue. Hosted projects run the real pg_net instead.
-import type { Sql } from "../../supabase/functions/_shared/db.ts";
+import type { Sql } from "../../supabase/functions/_shared/platform/db.ts";
 
 interface QueuedRequest {
   id: string;

@@ -2,7 +2,7 @@
 // replacing each, so an override of SUPABASE_URL or the secret key never leaves cron
 // calling with stale values.
 import type postgres from "postgres";
-import type { Sql } from "../../supabase/functions/_shared/db.ts";
+import type { Sql } from "../../supabase/functions/_shared/platform/db.ts";
 
 /** Creates the named Vault secret, or replaces its value when it exists. */
 export async function putVaultSecret(

@@ -1,7 +1,7 @@
 // cancel-historical-sync against the real database: the membership matrix, idempotence,
 // and finished jobs.
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { makeHandler } from "../../supabase/functions/cancel-historical-sync/index.ts";
 import { TestDb } from "../support/db.ts";
 import { call, expectError, functionRequest, ISO_MICROS } from "../support/requests.ts";

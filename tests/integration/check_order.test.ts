@@ -2,7 +2,7 @@
 // (405) → size and type (413, 415) → credentials (401) → body (400). Each step is tested
 // with every later step also failing, so only the right order gives the expected answer.
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { MAX_BODY_BYTES } from "../../supabase/functions/_shared/http/request.ts";
 import { makeHandler as makeStart } from "../../supabase/functions/start-historical-sync/index.ts";
 import { makeHandler as makeProcess } from "../../supabase/functions/process-historical-sync/index.ts";

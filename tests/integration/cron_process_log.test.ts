@@ -4,8 +4,8 @@
 // proceeds, answers 200, and leaves the logs as they were.
 import assert from "node:assert/strict";
 import { TestDb } from "../support/db.ts";
-import { DEFAULT_API_KEY, startFakeUltravox } from "../support/fake_ultravox.ts";
-import { generateAccount } from "../support/ultravox_accounts.ts";
+import { DEFAULT_API_KEY, startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
+import { generateAccount } from "../../tools/stand_in_ultravox/accounts.ts";
 import { secretKeyHeaders } from "../support/tokens.ts";
 import { DISPATCH_JOB, serveProcessor } from "../support/cron.ts";
 

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
 import { TestDb } from "../support/db.ts";
-import { DEFAULT_API_KEY, startFakeUltravox } from "../support/fake_ultravox.ts";
-import { generateAccount } from "../support/ultravox_accounts.ts";
+import { DEFAULT_API_KEY, startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
+import { generateAccount } from "../../tools/stand_in_ultravox/accounts.ts";
 import { cronJob, DISPATCH_JOB, serveProcessor, waitFor } from "../support/cron.ts";
 
 const CALLS = 250;

@@ -1,7 +1,7 @@
 // get-sync-status against the real database: GET and POST forms, one job or an agency's
 // list, the membership matrix and the limit bounds.
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { makeHandler } from "../../supabase/functions/get-sync-status/index.ts";
 import { TestDb } from "../support/db.ts";
 import { call, expectError, functionRequest, ISO_MICROS, type Reply } from "../support/requests.ts";

@@ -1,7 +1,7 @@
 // process-historical-sync: the secret-key-only endpoint that runs the processor and closes
 // the cron_job_logs row pg_cron's dispatcher opened.
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import type { RunSummary } from "../../supabase/functions/_shared/sync/processor.ts";
 import { processHistoricalSync } from "../../supabase/functions/_shared/sync/processor.ts";
 import { makeHandler } from "../../supabase/functions/process-historical-sync/index.ts";

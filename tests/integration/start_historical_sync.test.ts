@@ -1,7 +1,7 @@
 // start-historical-sync against the real database: who may start, the state checks, the
 // job it creates (dates at microsecond precision), and the kick.
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { makeHandler } from "../../supabase/functions/start-historical-sync/index.ts";
 import { TestDb } from "../support/db.ts";
 import { call, expectError, functionRequest, ISO_MICROS } from "../support/requests.ts";

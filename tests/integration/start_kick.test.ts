@@ -1,15 +1,15 @@
 // start-historical-sync's kick, wired to the real processor and the Ultravox stand-in: the
 // job is processed within seconds, without any cron tick.
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
-import { drainBackground } from "../../supabase/functions/_shared/background.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
+import { drainBackground } from "../../supabase/functions/_shared/platform/background.ts";
 import {
   kickProcessor,
   makeHandler,
 } from "../../supabase/functions/start-historical-sync/index.ts";
 import { TestDb } from "../support/db.ts";
-import { DEFAULT_API_KEY, startFakeUltravox } from "../support/fake_ultravox.ts";
-import { generateAccount } from "../support/ultravox_accounts.ts";
+import { DEFAULT_API_KEY, startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
+import { generateAccount } from "../../tools/stand_in_ultravox/accounts.ts";
 import { call, functionRequest } from "../support/requests.ts";
 import { userHeaders, userToken } from "../support/tokens.ts";
 

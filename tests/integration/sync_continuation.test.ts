@@ -1,11 +1,11 @@
 // An invocation that spends its budget with work left queues the next one through pg_net,
 // so a long import runs on without waiting for the next cron tick.
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { processHistoricalSync } from "../../supabase/functions/_shared/sync/processor.ts";
 import { TestDb } from "../support/db.ts";
-import { DEFAULT_API_KEY, startFakeUltravox } from "../support/fake_ultravox.ts";
-import { generateAccount } from "../support/ultravox_accounts.ts";
+import { DEFAULT_API_KEY, startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
+import { generateAccount } from "../../tools/stand_in_ultravox/accounts.ts";
 import {
   DISPATCH_JOB,
   pauseCronJob,

@@ -3,7 +3,7 @@
 // random callIds), names its job by id so it never claims another test's, and removes what it
 // made. Waits are recorded, never slept.
 import assert from "node:assert/strict";
-import { type Config, loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { type Config, loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import {
   processHistoricalSync,
   type ProcessorDeps,
@@ -17,8 +17,12 @@ import {
   type FakeUltravoxOptions,
   microsOf,
   startFakeUltravox,
-} from "../support/fake_ultravox.ts";
-import { type AccountOptions, callAt, generateAccount } from "../support/ultravox_accounts.ts";
+} from "../../tools/stand_in_ultravox/server.ts";
+import {
+  type AccountOptions,
+  callAt,
+  generateAccount,
+} from "../../tools/stand_in_ultravox/accounts.ts";
 
 const BASE_CONFIG = loadConfig();
 const NO_CAP = null;

@@ -3,8 +3,8 @@
 // (one page per invocation, as budget-bound ticks would) → status after each → completed;
 // and a cancel through the function in the middle of a walk.
 import assert from "node:assert/strict";
-import { callAt } from "../support/ultravox_accounts.ts";
-import { type Config, loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { callAt } from "../../tools/stand_in_ultravox/accounts.ts";
+import { type Config, loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { processHistoricalSync } from "../../supabase/functions/_shared/sync/processor.ts";
 import { makeHandler as startHandler } from "../../supabase/functions/start-historical-sync/index.ts";
 import { makeHandler as processHandler } from "../../supabase/functions/process-historical-sync/index.ts";
@@ -16,7 +16,7 @@ import {
   type FakeCall,
   type FakeUltravox,
   startFakeUltravox,
-} from "../support/fake_ultravox.ts";
+} from "../../tools/stand_in_ultravox/server.ts";
 import { call, functionRequest, ISO_MICROS, type Reply } from "../support/requests.ts";
 import { secretKeyHeaders, userHeaders, userToken } from "../support/tokens.ts";
 

@@ -6,7 +6,7 @@
 // test's agencies own (jobs, leases, calls, members, agencies, their Vault keys) and of the
 // test's cron_job_logs row, taken before and after.
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { makeHandler as cancelHandler } from "../../supabase/functions/cancel-historical-sync/index.ts";
 import { makeHandler as statusHandler } from "../../supabase/functions/get-sync-status/index.ts";
 import { makeHandler as processHandler } from "../../supabase/functions/process-historical-sync/index.ts";

@@ -6,7 +6,7 @@
 // ways round.
 import assert from "node:assert/strict";
 import { TestDb } from "../support/db.ts";
-import { startFakeUltravox } from "../support/fake_ultravox.ts";
+import { startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
 import { processHistoricalSync } from "../../supabase/functions/_shared/sync/processor.ts";
 import type { RunSummary } from "../../supabase/functions/_shared/sync/processor.ts";
 import {

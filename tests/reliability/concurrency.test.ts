@@ -5,8 +5,8 @@
 // counters add up, and the page steps that succeeded are exactly the pages of the walks: the
 // fence never lets a page be recorded twice.
 import assert from "node:assert/strict";
-import type { FakeCall } from "../support/fake_ultravox.ts";
-import { type FakeUltravox, startFakeUltravox } from "../support/fake_ultravox.ts";
+import type { FakeCall } from "../../tools/stand_in_ultravox/server.ts";
+import { type FakeUltravox, startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
 import { TestDb } from "../support/db.ts";
 import { type ChildEvent, spawnProcessor } from "./support/child.ts";
 import {

@@ -5,7 +5,7 @@
 // account is in `calls` exactly once with exact counters.
 import assert from "node:assert/strict";
 import { TestDb } from "../support/db.ts";
-import { type FakeUltravox, startFakeUltravox } from "../support/fake_ultravox.ts";
+import { type FakeUltravox, startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
 import { type ChildProcessor, spawnProcessor } from "./support/child.ts";
 import {
   backendAlive,

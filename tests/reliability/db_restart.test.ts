@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { processHistoricalSync } from "../../supabase/functions/_shared/sync/processor.ts";
 import { TestDb } from "../support/db.ts";
-import { startFakeUltravox } from "../support/fake_ultravox.ts";
+import { startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
 import {
   checkJob,
   createJob,

@@ -5,15 +5,15 @@
 // invocations) with exactly the pages before the failure imported. `sleep` is injected and
 // records each wait, so Retry-After and backoff never wait for real.
 import assert from "node:assert/strict";
-import type { Config } from "../../supabase/functions/_shared/config.ts";
+import type { Config } from "../../supabase/functions/_shared/platform/config.ts";
 import { TestDb } from "../support/db.ts";
 import {
   type FakeCall,
   type FakeUltravox,
   type FaultSpec,
   startFakeUltravox,
-} from "../support/fake_ultravox.ts";
-import { mulberry32 } from "../support/ultravox_accounts.ts";
+} from "../../tools/stand_in_ultravox/server.ts";
+import { mulberry32 } from "../../tools/stand_in_ultravox/accounts.ts";
 import {
   checkJob,
   createJob,

@@ -6,8 +6,8 @@
 // restores what it found, and the processor served is scoped to the one job a test owns:
 // an unscoped one would claim other tests' active jobs and walk them against our stand-in.
 import type postgres from "postgres";
-import { type Config, loadConfig } from "../../supabase/functions/_shared/config.ts";
-import type { Sql } from "../../supabase/functions/_shared/db.ts";
+import { type Config, loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
+import type { Sql } from "../../supabase/functions/_shared/platform/db.ts";
 import { makeHandler } from "../../supabase/functions/process-historical-sync/index.ts";
 import { processHistoricalSync } from "../../supabase/functions/_shared/sync/processor.ts";
 import { type RunningServer, startServer } from "../../scripts/serve.ts";

@@ -1,8 +1,8 @@
 // Test data on the real local Postgres (DESIGN.md §8). Every test makes its own agency and
 // users, so tests never depend on each other or on what the seed holds, and removes them
 // afterwards (`TestDb.close()` / `await using`).
-import { connect, type Sql } from "../../supabase/functions/_shared/db.ts";
-import type { JobRow } from "../../supabase/functions/_shared/job_view.ts";
+import { connect, type Sql } from "../../supabase/functions/_shared/platform/db.ts";
+import type { JobRow } from "../../supabase/functions/_shared/jobs/view.ts";
 
 export type { Sql };
 export type Role = "owner" | "admin" | "member";

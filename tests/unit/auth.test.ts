@@ -2,7 +2,7 @@
 // verifies, and what we add on top (exp required, sub a uuid, no secret keys on user
 // endpoints, apikey-only secret on the processor).
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { requireSecretKey, requireUser } from "../../supabase/functions/_shared/http/auth.ts";
 import { ApiError } from "../../supabase/functions/_shared/http/errors.ts";
 import {

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { drainBackground, runInBackground } from "../../supabase/functions/_shared/background.ts";
+import {
+  drainBackground,
+  runInBackground,
+} from "../../supabase/functions/_shared/platform/background.ts";
 
 type Global = { EdgeRuntime?: { waitUntil(p: Promise<unknown>): void } };
 

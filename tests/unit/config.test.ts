@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import devKeys from "../../supabase/dev-keys.json" with { type: "json" };
 
 const envOf = (vars: Record<string, string>) => (name: string) => vars[name];

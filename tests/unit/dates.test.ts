@@ -4,7 +4,7 @@ import {
   isoFromMicros,
   microsFromIso,
   parseDateBound,
-} from "../../supabase/functions/_shared/http/dates.ts";
+} from "../../supabase/functions/_shared/time.ts";
 
 const iso = (text: string, bound: "from" | "to" = "from") => parseDateBound(text, bound)?.iso;
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { jobProgress, type JobRow, toJobView } from "../../supabase/functions/_shared/job_view.ts";
+import { jobProgress, type JobRow, toJobView } from "../../supabase/functions/_shared/jobs/view.ts";
 
 const LEASE = 120;
 

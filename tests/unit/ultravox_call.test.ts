@@ -14,8 +14,8 @@ import {
   passesFastCheck,
   unstorableText,
 } from "../../supabase/functions/_shared/ultravox/call.ts";
-import { microsOf } from "../support/fake_ultravox.ts";
-import { generateAccount, mulberry32 } from "../support/ultravox_accounts.ts";
+import { microsOf } from "../../tools/stand_in_ultravox/server.ts";
+import { generateAccount, mulberry32 } from "../../tools/stand_in_ultravox/accounts.ts";
 
 /** The first call of the example page in ULTRAVOX.md. */
 const EXAMPLE = {

@@ -11,8 +11,8 @@ import {
   type UltravoxClientOptions,
 } from "../../supabase/functions/_shared/ultravox/client.ts";
 import { UltravoxError } from "../../supabase/functions/_shared/ultravox/errors.ts";
-import { startFakeUltravox } from "../support/fake_ultravox.ts";
-import { generateAccount } from "../support/ultravox_accounts.ts";
+import { startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
+import { generateAccount } from "../../tools/stand_in_ultravox/accounts.ts";
 
 const FIRST_PAGE: ListCallsParams = {
   fromDate: "2026-10-01T00:00:00Z",

@@ -1,8 +1,8 @@
 // The isolate's one service connection (SUPABASE_DB_URL through db.ts), opened on first
 // use and shared by every function served from this isolate. Authorization is checked in
 // code (membership.ts): this connection is the backend and bypasses RLS.
-import { config } from "./config.ts";
-import { connect, type Sql } from "./db.ts";
+import { config } from "./platform/config.ts";
+import { connect, type Sql } from "./platform/db.ts";
 
 /** One connection per job the processor walks at once (SYNC_MAX_JOBS_PER_RUN = 4), plus one. */
 export const SERVICE_POOL_MAX = 5;

@@ -1,14 +1,14 @@
 // POST cancel-historical-sync: an owner or admin cancels a job of their agency. 200 {job};
 // cancelling a cancelled job again is fine; a completed or failed one is a 409.
-import { type Config, config } from "../_shared/config.ts";
-import type { Sql } from "../_shared/db.ts";
+import { type Config, config } from "../_shared/platform/config.ts";
+import type { Sql } from "../_shared/platform/db.ts";
 import { requireUser } from "../_shared/http/auth.ts";
-import { instantFromDate } from "../_shared/http/dates.ts";
+import { instantFromDate } from "../_shared/time.ts";
 import { ApiError } from "../_shared/http/errors.ts";
 import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";
-import { loadJob } from "../_shared/jobs.ts";
-import { type JobRow, toJobView } from "../_shared/job_view.ts";
-import { MANAGERS, requireJobRole } from "../_shared/membership.ts";
+import { loadJob } from "../_shared/jobs/rows.ts";
+import { type JobRow, toJobView } from "../_shared/jobs/view.ts";
+import { MANAGERS, requireJobRole } from "../_shared/jobs/access.ts";
 import { serviceSql } from "../_shared/service_sql.ts";
 import { CancelBody } from "./schema.ts";
 

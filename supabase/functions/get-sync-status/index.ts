@@ -1,7 +1,7 @@
 // GET/POST get-sync-status: any member reads one job ({job}) or the agency's latest jobs
 // ({jobs, active_job}).
-import { type Config, config } from "../_shared/config.ts";
-import type { Sql } from "../_shared/db.ts";
+import { type Config, config } from "../_shared/platform/config.ts";
+import type { Sql } from "../_shared/platform/db.ts";
 import { requireUser } from "../_shared/http/auth.ts";
 import {
   json,
@@ -11,9 +11,9 @@ import {
   requireMethod,
   withCors,
 } from "../_shared/http/request.ts";
-import { agencyJobs } from "../_shared/jobs.ts";
-import { toJobView } from "../_shared/job_view.ts";
-import { ANY_MEMBER, requireAgencyRole, requireJobRole } from "../_shared/membership.ts";
+import { agencyJobs } from "../_shared/jobs/rows.ts";
+import { toJobView } from "../_shared/jobs/view.ts";
+import { ANY_MEMBER, requireAgencyRole, requireJobRole } from "../_shared/jobs/access.ts";
 import { serviceSql } from "../_shared/service_sql.ts";
 import { fromQuery, StatusInput } from "./schema.ts";
 

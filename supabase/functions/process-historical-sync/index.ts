@@ -1,9 +1,9 @@
 // POST process-historical-sync: the backend (pg_cron's dispatcher, or a start's kick)
 // runs the processor. Secret key in `apikey` only. 200 {jobs, duration_ms}; with a
 // cron_log_id, the log row is completed with that body, or failed with the error.
-import { type Config, config } from "../_shared/config.ts";
-import type { Sql } from "../_shared/db.ts";
-import { completeCronLog, type CronLogOutcome } from "../_shared/cron_log.ts";
+import { type Config, config } from "../_shared/platform/config.ts";
+import type { Sql } from "../_shared/platform/db.ts";
+import { completeCronLog, type CronLogOutcome } from "./cron_log.ts";
 import { requireSecretKey } from "../_shared/http/auth.ts";
 import { logUnexpected, redact } from "../_shared/http/errors.ts";
 import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";

@@ -1,16 +1,16 @@
 // POST start-historical-sync: an owner or admin starts a historical sync for their agency.
 // 201 {job} (pending); the processor is kicked at once for that job, without waiting for
 // the next cron tick.
-import { type Config, config } from "../_shared/config.ts";
-import type { Sql } from "../_shared/db.ts";
+import { type Config, config } from "../_shared/platform/config.ts";
+import type { Sql } from "../_shared/platform/db.ts";
 import { requireUser } from "../_shared/http/auth.ts";
 import { ApiError } from "../_shared/http/errors.ts";
 import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";
-import { instantFromDate } from "../_shared/http/dates.ts";
-import { activeJob } from "../_shared/jobs.ts";
-import { type JobRow, toJobView } from "../_shared/job_view.ts";
-import { MANAGERS, requireAgencyRole } from "../_shared/membership.ts";
-import { runInBackground } from "../_shared/background.ts";
+import { instantFromDate } from "../_shared/time.ts";
+import { activeJob } from "../_shared/jobs/rows.ts";
+import { type JobRow, toJobView } from "../_shared/jobs/view.ts";
+import { MANAGERS, requireAgencyRole } from "../_shared/jobs/access.ts";
+import { runInBackground } from "../_shared/platform/background.ts";
 import { serviceSql } from "../_shared/service_sql.ts";
 import { processHistoricalSync } from "../_shared/sync/processor.ts";
 import { startBody } from "./schema.ts";

@@ -1,7 +1,7 @@
 // Body of start-historical-sync (DESIGN.md §6). Dates keep their microseconds and come out
 // as canonical UTC strings; a future date_to becomes now, and the range is checked after.
 import { z } from "zod";
-import { type Instant, instantFromDate, parseDateBound } from "../_shared/http/dates.ts";
+import { type Instant, instantFromDate, parseDateBound } from "../_shared/time.ts";
 
 export const MAX_CALLS_LIMIT = 1_000_000;
 export const DEFAULT_MAX_CALLS = 100;

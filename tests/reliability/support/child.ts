@@ -1,5 +1,5 @@
 // Spawning processor_child.ts and following what it prints.
-import type { Config } from "../../../supabase/functions/_shared/config.ts";
+import type { Config } from "../../../supabase/functions/_shared/platform/config.ts";
 import { configEnv } from "./harness.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;

@@ -2,16 +2,16 @@
 // running a job to its end, pausing the cron schedule, row locks held from the test's side,
 // and the exactness check every import ends with (lost, duplicated, counter mismatches).
 import assert from "node:assert/strict";
-import { type Config, loadConfig } from "../../../supabase/functions/_shared/config.ts";
-import { connect, type Sql } from "../../../supabase/functions/_shared/db.ts";
-import type { JobRow } from "../../../supabase/functions/_shared/job_view.ts";
+import { type Config, loadConfig } from "../../../supabase/functions/_shared/platform/config.ts";
+import { connect, type Sql } from "../../../supabase/functions/_shared/platform/db.ts";
+import type { JobRow } from "../../../supabase/functions/_shared/jobs/view.ts";
 import {
   processHistoricalSync,
   type RunSummary,
 } from "../../../supabase/functions/_shared/sync/processor.ts";
 import { TEST_DB_URL } from "../../support/db.ts";
-import type { FakeCall } from "../../support/fake_ultravox.ts";
-import { generateAccount } from "../../support/ultravox_accounts.ts";
+import type { FakeCall } from "../../../tools/stand_in_ultravox/server.ts";
+import { generateAccount } from "../../../tools/stand_in_ultravox/accounts.ts";
 
 export type { Sql };
 export { TEST_DB_URL };

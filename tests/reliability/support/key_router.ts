@@ -1,7 +1,7 @@
 // One ULTRAVOX_API_BASE for several stand-in accounts: requests are forwarded to the fake
 // whose key they carry (as Ultravox itself tells accounts apart), so processors that share
 // a config can work on jobs of different agencies at once.
-import type { FakeUltravox } from "../../support/fake_ultravox.ts";
+import type { FakeUltravox } from "../../../tools/stand_in_ultravox/server.ts";
 
 export interface KeyRouter {
   /** http://127.0.0.1:<port>/api */

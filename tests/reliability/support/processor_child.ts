@@ -10,8 +10,8 @@
 //   {"event":"done"}
 // Without --loop it runs processHistoricalSync once per job id; with --loop it keeps
 // invoking it for a random unfinished job of the list until every one has finished.
-import { loadConfig } from "../../../supabase/functions/_shared/config.ts";
-import { connect } from "../../../supabase/functions/_shared/db.ts";
+import { loadConfig } from "../../../supabase/functions/_shared/platform/config.ts";
+import { connect } from "../../../supabase/functions/_shared/platform/db.ts";
 import { processHistoricalSync } from "../../../supabase/functions/_shared/sync/processor.ts";
 
 const loop = Deno.args.includes("--loop");

@@ -4,7 +4,7 @@
 // 401 `unauthorized` in our envelope; a server misconfiguration (no JWKS, JWKS
 // unreachable) is a 500.
 import { verifyAuth } from "@supabase/server/core";
-import type { Config } from "../config.ts";
+import type { Config } from "../platform/config.ts";
 import { ApiError } from "./errors.ts";
 
 export interface AuthUser {

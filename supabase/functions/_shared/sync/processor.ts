@@ -1,8 +1,8 @@
 // process-historical-sync's engine: claims up to SYNC_MAX_JOBS_PER_RUN jobs under one
 // holder id, walks them concurrently within one shared budget, and reports what this
 // invocation did. Every state change is one SQL function call (store.ts).
-import type { Config } from "../config.ts";
-import type { Sql } from "../db.ts";
+import type { Config } from "../platform/config.ts";
+import type { Sql } from "../platform/db.ts";
 import { invocationBudget } from "./budget.ts";
 import { type JobRunSummary, runJob } from "./job_runner.ts";
 import { syncStore } from "./store.ts";

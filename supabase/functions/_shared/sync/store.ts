@@ -1,7 +1,7 @@
 // The processor's SQL: one call of a state-change function per operation (see the
 // migration 20261129000600_create_sync_job_transitions.sql). Nothing here composes a
 // state change out of several statements.
-import type { Sql } from "../db.ts";
+import type { Sql } from "../platform/db.ts";
 import type { CallRow } from "../ultravox/call.ts";
 
 export interface ClaimedJob {

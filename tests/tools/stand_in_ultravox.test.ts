@@ -13,8 +13,8 @@ import {
   INVALID_CALL_DEFECTS,
   microsOf,
   startFakeUltravox,
-} from "../support/fake_ultravox.ts";
-import { generateAccount, mulberry32 } from "../support/ultravox_accounts.ts";
+} from "../../tools/stand_in_ultravox/server.ts";
+import { generateAccount, mulberry32 } from "../../tools/stand_in_ultravox/accounts.ts";
 
 interface Page {
   next: string | null;

@@ -4,7 +4,7 @@
 // end reason (unjoined calls have no joined, billedDuration or summaries), some calls without an
 // agent, config fields echoed back that the importer only keeps in `raw`.
 
-import type { FakeCall } from "./fake_ultravox.ts";
+import type { FakeCall } from "./server.ts";
 
 export interface AccountOptions {
   seed: number;

@@ -2,7 +2,7 @@
 // Supabase edge runtime `EdgeRuntime.waitUntil` keeps the isolate alive for it; elsewhere
 // (the local router, `deno serve`) the promise simply runs on. Either way it is never
 // awaited by the request, and its errors are logged, not thrown.
-import { logUnexpected } from "./http/errors.ts";
+import { logUnexpected } from "../http/errors.ts";
 
 interface EdgeRuntimeGlobal {
   waitUntil(promise: Promise<unknown>): void;

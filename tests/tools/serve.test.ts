@@ -1,6 +1,6 @@
 // The local router of `deno task serve`, over real HTTP on a free port.
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { makeHandler as makeStatus } from "../../supabase/functions/get-sync-status/index.ts";
 import { makeHandler as makeStart } from "../../supabase/functions/start-historical-sync/index.ts";
 import { startServer } from "../../scripts/serve.ts";

@@ -1,7 +1,7 @@
 // Runtime configuration, read only from the environment (DESIGN.md §8), each with a
 // local default so `deno task serve` works with nothing set.
 import { z } from "zod";
-import devKeys from "../../dev-keys.json" with { type: "json" };
+import devKeys from "../../../dev-keys.json" with { type: "json" };
 
 const int = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
 

@@ -2,7 +2,7 @@
 // (supabase/dev-keys.json), which `deno task serve` trusts by default. Never valid on a
 // hosted project, whose JWKS does not contain this key.
 import { importJWK, SignJWT } from "jose";
-import devKeys from "../../supabase/dev-keys.json" with { type: "json" };
+import devKeys from "../supabase/dev-keys.json" with { type: "json" };
 
 export async function mintDevUserToken(
   userId: string,

@@ -1,8 +1,8 @@
 // `deno run -A scripts/local/stand_in_ultravox.ts [calls]` — the stand-in Ultravox on a
 // fixed local port with a deterministic account, for trying the functions by hand.
 // Prints the ULTRAVOX_API_BASE to give `deno task serve` and the account's API key.
-import { DEFAULT_API_KEY, startFakeUltravox } from "../../tests/support/fake_ultravox.ts";
-import { generateAccount } from "../../tests/support/ultravox_accounts.ts";
+import { DEFAULT_API_KEY, startFakeUltravox } from "./server.ts";
+import { generateAccount } from "./accounts.ts";
 
 export const STAND_IN_PORT = 54329;
 

@@ -1,7 +1,7 @@
 // Reads of historical_sync_jobs shared by the functions. State changes go through the SQL
 // transition functions (create_sync_job, cancel_sync_job, …), never through here.
-import type { Sql } from "./db.ts";
-import type { JobRow } from "./job_view.ts";
+import type { Sql } from "../platform/db.ts";
+import type { JobRow } from "./view.ts";
 
 export async function loadJob(sql: Sql, jobId: string): Promise<JobRow | null> {
   const [row] = await sql<JobRow[]>`

@@ -1,7 +1,7 @@
 // The `job` of every reply (DESIGN.md §6): the historical_sync_jobs row without `cursor`,
 // timestamps as Postgres stores them (ISO UTC, six fractional digits, via db.ts), plus
 // a derived `progress`.
-import { microsFromIso } from "./http/dates.ts";
+import { microsFromIso } from "../time.ts";
 
 export type SyncJobStatus = "pending" | "in_progress" | "completed" | "failed" | "cancelled";
 

@@ -1,9 +1,9 @@
 // Who may do what (DESIGN.md §6): authorization checked in code against agency_members.
 // An unknown agency answers like one the caller is not a member of (403); a job of an
 // agency the caller is not a member of answers like no job at all (404).
-import type { Sql } from "./db.ts";
-import { ApiError } from "./http/errors.ts";
-import type { JobRow } from "./job_view.ts";
+import type { Sql } from "../platform/db.ts";
+import { ApiError } from "../http/errors.ts";
+import type { JobRow } from "./view.ts";
 
 export type AgencyRole = "owner" | "admin" | "member";
 
