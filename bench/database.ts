@@ -1,10 +1,10 @@
 // The bench's own SQL: agencies and jobs to measure with, the paused cron schedule, and
 // cleaning up afterwards. Runs on a connection of its own, so none of it is counted as
 // the processor's statements.
+import { dbUrl } from "../scripts/db/local_cluster.ts";
 import { connect, type Sql } from "../supabase/functions/_shared/platform/db.ts";
 
-export const DB_URL = Deno.env.get("SUPABASE_DB_URL") ||
-  "postgresql://postgres:postgres@127.0.0.1:54322/postgres";
+export const DB_URL = dbUrl();
 
 /** Every agency the bench creates has this name, so a crashed run can be cleaned up too. */
 export const BENCH_AGENCY_NAME = "bench (delete me)";

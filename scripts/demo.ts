@@ -14,7 +14,7 @@ import { generateAccount } from "../tools/stand_in_ultravox/accounts.ts";
 import { dbStart } from "./db/start.ts";
 import { dbReset } from "./db/reset.ts";
 import { dbUrl } from "./db/local_cluster.ts";
-import { mintDevUserToken } from "../tools/dev_tokens.ts";
+import { userToken } from "../tools/dev_tokens.ts";
 import { type JobView, progressPrinter } from "./demo/progress.ts";
 
 // The seed's demo agency and its admin (supabase/seed.sql).
@@ -172,7 +172,7 @@ function curlWalkthrough(jobId: string) {
   const base = FUNCTIONS;
   return [
     'Do the same by hand (README, "Try it by hand": the stand-in and deno task serve, then):',
-    `  export TOKEN=$(deno run -A scripts/local/dev_tokens.ts ${ADMIN_ID})`,
+    `  export TOKEN=$(deno run -A tools/dev_tokens.ts ${ADMIN_ID})`,
     `  curl -sX POST ${base}/start-historical-sync -H "Authorization: Bearer $TOKEN" \\`,
     `       -H 'Content-Type: application/json' -d '{"agency_id":"${AGENCY_ID}","date_from":null,"max_calls":null}'`,
     `  curl -s "${base}/get-sync-status?job_id=${jobId}" -H "Authorization: Bearer $TOKEN"`,
@@ -213,7 +213,7 @@ async function main(): Promise<number> {
   await sql`select public.set_agency_ultravox_api_key(${AGENCY_ID}, ${apiKey})`;
 
   say(`[5/6] ${ADMIN_EMAIL} starts a historical sync of everything (max_calls: null)`);
-  const token = await mintDevUserToken(ADMIN_ID, { email: ADMIN_EMAIL });
+  const token = await userToken(ADMIN_ID, { claims: { email: ADMIN_EMAIL } });
   const { job: created } = await call("start-historical-sync", token, {
     method: "POST",
     body: JSON.stringify({ agency_id: AGENCY_ID, date_from: null, max_calls: null }),

@@ -6,7 +6,7 @@ import { config } from "../supabase/functions/_shared/platform/config.ts";
 import { drainBackground } from "../supabase/functions/_shared/platform/background.ts";
 import { withCorsHeaders } from "../supabase/functions/_shared/http/cors.ts";
 import { errorBody } from "../supabase/functions/_shared/http/errors.ts";
-import { closeServiceSql, serviceSql } from "../supabase/functions/_shared/service_sql.ts";
+import { closeServiceSql, serviceSql } from "../supabase/functions/_shared/platform/db.ts";
 import type { Sql } from "../supabase/functions/_shared/platform/db.ts";
 import { type PgNetWorker, startPgNetWorker } from "./local/pg_net_worker.ts";
 import { writeDispatchSecrets } from "./local/vault_secrets.ts";
@@ -130,7 +130,7 @@ async function needsLocalPgNet(sql: Sql): Promise<boolean> {
 export async function main(): Promise<void> {
   const cfg = config();
   const server = await startServer({ supabaseUrl: cfg.SUPABASE_URL });
-  const sql = serviceSql();
+  const sql = serviceSql("processor");
   await writeDispatchSecrets(sql, {
     projectUrl: cfg.SUPABASE_URL.replace(/\/+$/, ""),
     functionsSecretKey: cfg.secretKeys.default ?? Object.values(cfg.secretKeys)[0],

@@ -6,6 +6,7 @@
 //   4. Deno tests in tests/ (one per Deno.test), the demo's test last and alone (DESIGN §9).
 import { dbStart } from "./db/start.ts";
 import { dbReset } from "./db/reset.ts";
+import { dbUrl } from "./db/local_cluster.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DEMO_TEST = "tests/demo/";
@@ -60,9 +61,7 @@ async function check(name: string, cmd: string, args: string[]) {
 
 async function pgTap() {
   console.log("\n── pgTAP: pg_prove supabase/tests/");
-  const url = new URL(
-    Deno.env.get("SUPABASE_DB_URL") || "postgresql://postgres:postgres@127.0.0.1:54322/postgres",
-  );
+  const url = new URL(dbUrl());
   const r = await stream("pg_prove", [
     "--verbose",
     "--ext",

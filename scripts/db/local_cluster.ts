@@ -1,6 +1,7 @@
-// The local Postgres of DESIGN.md §8: a Debian cluster on 127.0.0.1:54322 with pg_cron.
+// The local Postgres of docs/ARCHITECTURE.md §8: a Debian cluster on 127.0.0.1:54322 with
+// pg_cron.
+import { LOCAL_DB_URL } from "../../supabase/functions/_shared/platform/config.ts";
 
-export const DEFAULT_DB_URL = "postgresql://postgres:postgres@127.0.0.1:54322/postgres";
 export const PG_VERSION = "15";
 export const CLUSTER_NAME = "supabase";
 export const PORT = 54322;
@@ -12,7 +13,7 @@ export const DEBIAN_PACKAGES = [
 ];
 
 export function dbUrl(): string {
-  return Deno.env.get("SUPABASE_DB_URL") || DEFAULT_DB_URL;
+  return Deno.env.get("SUPABASE_DB_URL") || LOCAL_DB_URL;
 }
 
 export interface CommandResult {

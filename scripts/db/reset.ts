@@ -1,5 +1,6 @@
 // deno task db:reset — returns the database to empty without dropping it, then rebuilds:
 // platform bootstrap, every migration (through the Supabase CLI), supabase/seed.sql.
+import { redact } from "../../supabase/functions/_shared/http/errors.ts";
 import { dbUrl, log, psql, run } from "./local_cluster.ts";
 
 export const SUPABASE_CLI = "supabase@2.117.0";
@@ -55,10 +56,6 @@ export async function dbReset() {
     throw new Error(`supabase db push failed:\n${redact(r.stdout + r.stderr)}`);
   }
   log("database reset");
-}
-
-function redact(text: string): string {
-  return text.replace(/(postgres(?:ql)?:\/\/[^:/@]+:)[^@]*@/g, "$1***@");
 }
 
 if (import.meta.main) {

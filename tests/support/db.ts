@@ -2,13 +2,13 @@
 // users, so tests never depend on each other or on what the seed holds, and removes them
 // afterwards (`TestDb.close()` / `await using`).
 import { connect, type Sql } from "../../supabase/functions/_shared/platform/db.ts";
+import { dbUrl } from "../../scripts/db/local_cluster.ts";
 import type { JobRow } from "../../supabase/functions/_shared/jobs/view.ts";
 
 export type { Sql };
 export type Role = "owner" | "admin" | "member";
 
-export const TEST_DB_URL = Deno.env.get("SUPABASE_DB_URL") ||
-  "postgresql://postgres:postgres@127.0.0.1:54322/postgres";
+export const TEST_DB_URL = dbUrl();
 
 /** A fresh connection (timestamptz as ISO strings, like the functions'); end it yourself. */
 export function testSql(max = 4): Sql {

@@ -1,54 +1,13 @@
-// User access tokens for tests, minted with the dev signing key (supabase/dev-keys.json,
-// ES256, LOCAL ONLY) the way Supabase Auth shapes them, plus the broken variants the
-// endpoints must refuse.
-import { base64url, exportJWK, generateKeyPair, importJWK, SignJWT } from "jose";
-import devKeys from "../../supabase/dev-keys.json" with { type: "json" };
+// User access tokens for tests: the dev minter's (tools/dev_tokens.ts), plus the broken
+// variants the endpoints must refuse.
+import { base64url, exportJWK, generateKeyPair } from "jose";
+import { DEV_KID, devKeys, userToken } from "../../tools/dev_tokens.ts";
 
-export { devKeys };
+export { DEV_KID, devKeys, userToken };
+export type { TokenOptions } from "../../tools/dev_tokens.ts";
 
-export const DEV_KID: string = devKeys.private_jwk.kid;
 export const PUBLISHABLE_KEY: string = devKeys.publishable_key;
 export const SECRET_KEY: string = devKeys.secret_key;
-const SUPABASE_URL = Deno.env.get("SUPABASE_URL") || "http://127.0.0.1:54321";
-
-export interface TokenOptions {
-  /** Seconds from now until `exp` (negative: already expired). Default 3600. */
-  expiresIn?: number;
-  /** Leave `exp` out. */
-  noExp?: boolean;
-  /** Header kid (default: the dev key's). */
-  kid?: string;
-  /** Extra or overriding claims. */
-  claims?: Record<string, unknown>;
-  /** Sign with this key instead of the dev key. */
-  key?: CryptoKey;
-}
-
-let devKey: Promise<CryptoKey> | null = null;
-function devSigningKey(): Promise<CryptoKey> {
-  return devKey ??= importJWK(devKeys.private_jwk, "ES256") as Promise<CryptoKey>;
-}
-
-/** A valid access token for `userId`, as Supabase Auth would issue it. */
-export async function userToken(userId: string, opts: TokenOptions = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const payload: Record<string, unknown> = {
-    iss: `${SUPABASE_URL}/auth/v1`,
-    aud: "authenticated",
-    role: "authenticated",
-    sub: userId,
-    email: `${userId}@example.test`,
-    aal: "aal1",
-    session_id: crypto.randomUUID(),
-    is_anonymous: false,
-    iat: now,
-    ...(opts.noExp ? {} : { exp: now + (opts.expiresIn ?? 3600) }),
-    ...opts.claims,
-  };
-  return await new SignJWT(payload)
-    .setProtectedHeader({ alg: "ES256", kid: opts.kid ?? DEV_KID, typ: "JWT" })
-    .sign(opts.key ?? await devSigningKey());
-}
 
 /** Expired a minute ago. */
 export function expiredToken(userId: string): Promise<string> {

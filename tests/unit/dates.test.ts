@@ -49,7 +49,6 @@ Deno.test("anything that is not a date with an offset or a bare date is refused"
       "2025-03-22T10:00:60Z",
       "2025-03-22T10:00:00+24:00",
       "2025-03-22T10:00:00+0200",
-      "2025-03-22T10:00:00.1234567890Z",
       "0000-01-01",
       "22/03/2025",
       "",

@@ -9,7 +9,7 @@ import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared
 import { loadJob } from "../_shared/jobs/rows.ts";
 import { type JobRow, toJobView } from "../_shared/jobs/view.ts";
 import { MANAGERS, requireJobRole } from "../_shared/jobs/access.ts";
-import { serviceSql } from "../_shared/service_sql.ts";
+import { serviceSql } from "../_shared/platform/db.ts";
 import { CancelBody } from "./schema.ts";
 
 export interface CancelDeps {
@@ -48,6 +48,6 @@ export function makeHandler(deps: CancelDeps) {
 
 export default {
   fetch: lazyHandler(() =>
-    makeHandler({ sql: serviceSql(), config: config(), now: () => new Date() })
+    makeHandler({ sql: serviceSql("user"), config: config(), now: () => new Date() })
   ),
 } satisfies Deno.ServeDefaultExport;

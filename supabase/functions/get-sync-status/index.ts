@@ -14,7 +14,7 @@ import {
 import { agencyJobs } from "../_shared/jobs/rows.ts";
 import { toJobView } from "../_shared/jobs/view.ts";
 import { ANY_MEMBER, requireAgencyRole, requireJobRole } from "../_shared/jobs/access.ts";
-import { serviceSql } from "../_shared/service_sql.ts";
+import { serviceSql } from "../_shared/platform/db.ts";
 import { fromQuery, StatusInput } from "./schema.ts";
 
 export interface StatusDeps {
@@ -46,6 +46,6 @@ export function makeHandler(deps: StatusDeps) {
 
 export default {
   fetch: lazyHandler(() =>
-    makeHandler({ sql: serviceSql(), config: config(), now: () => new Date() })
+    makeHandler({ sql: serviceSql("user"), config: config(), now: () => new Date() })
   ),
 } satisfies Deno.ServeDefaultExport;

@@ -7,7 +7,7 @@ import { completeCronLog, type CronLogOutcome } from "./cron_log.ts";
 import { requireSecretKey } from "../_shared/http/auth.ts";
 import { logUnexpected, redact } from "../_shared/http/errors.ts";
 import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";
-import { serviceSql } from "../_shared/service_sql.ts";
+import { serviceSql } from "../_shared/platform/db.ts";
 import { processHistoricalSync, type RunSummary } from "../_shared/sync/processor.ts";
 import { ProcessBody } from "./schema.ts";
 
@@ -54,7 +54,7 @@ async function closeLog(sql: Sql, id: string, outcome: CronLogOutcome) {
 
 export default {
   fetch: lazyHandler(() => {
-    const sql = serviceSql();
+    const sql = serviceSql("processor");
     const cfg = config();
     return makeHandler({
       sql,

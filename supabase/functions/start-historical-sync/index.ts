@@ -11,7 +11,7 @@ import { activeJob } from "../_shared/jobs/rows.ts";
 import { type JobRow, toJobView } from "../_shared/jobs/view.ts";
 import { MANAGERS, requireAgencyRole } from "../_shared/jobs/access.ts";
 import { runInBackground } from "../_shared/platform/background.ts";
-import { serviceSql } from "../_shared/service_sql.ts";
+import { serviceSql } from "../_shared/platform/db.ts";
 import { processHistoricalSync } from "../_shared/sync/processor.ts";
 import { startBody } from "./schema.ts";
 
@@ -75,7 +75,7 @@ export function kickProcessor(sql: Sql, cfg: Config): (jobId: string) => void {
 
 export default {
   fetch: lazyHandler(() => {
-    const sql = serviceSql();
+    const sql = serviceSql("processor");
     return makeHandler({
       sql,
       config: config(),

@@ -10,14 +10,14 @@
 //   {"event":"done"}
 // Without --loop it runs processHistoricalSync once per job id; with --loop it keeps
 // invoking it for a random unfinished job of the list until every one has finished.
-import { loadConfig } from "../../../supabase/functions/_shared/platform/config.ts";
+import { databaseUrl, loadConfig } from "../../../supabase/functions/_shared/platform/config.ts";
 import { connect } from "../../../supabase/functions/_shared/platform/db.ts";
 import { processHistoricalSync } from "../../../supabase/functions/_shared/sync/processor.ts";
 
 const loop = Deno.args.includes("--loop");
 const jobIds = Deno.args.filter((a) => a !== "--loop");
 const config = loadConfig();
-const sql = connect(config.SUPABASE_DB_URL, { max: 3 });
+const sql = connect(databaseUrl(config), { max: 3 });
 const emit = (event: Record<string, unknown>) => console.log(JSON.stringify(event));
 const log = (event: Record<string, unknown>) => emit({ ...event, event: "log", kind: event.event });
 

@@ -1,14 +1,16 @@
-// Runtime configuration, read only from the environment (DESIGN.md §8), each with a
-// local default so `deno task serve` works with nothing set.
+// Runtime configuration, read only from the environment (docs/ARCHITECTURE.md §8), each with
+// a local default so `deno task serve` works with nothing set.
 import { z } from "zod";
 import devKeys from "../../../dev-keys.json" with { type: "json" };
 
 const int = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
 
+/** The local cluster's database (scripts/db/), the default of every tool and test too. */
+export const LOCAL_DB_URL = "postgresql://postgres:postgres@127.0.0.1:54322/postgres";
+
 const Env = z.object({
-  SUPABASE_DB_URL: z.string().min(1).default(
-    "postgresql://postgres:postgres@127.0.0.1:54322/postgres",
-  ),
+  SUPABASE_DB_URL: z.string().min(1).default(LOCAL_DB_URL),
+  SYNC_DB_URL: z.string().min(1).optional(),
   SUPABASE_URL: z.url().default("http://127.0.0.1:54321"),
   ULTRAVOX_API_BASE: z.url().default("https://api.ultravox.ai/api"),
   SYNC_TIME_BUDGET_MS: int(50_000),
@@ -92,6 +94,14 @@ function isLoopback(url: string): boolean {
   const host = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
   return host === "localhost" || host === "::1" || /^127\./.test(host) ||
     host === "host.docker.internal";
+}
+
+/**
+ * The URL the functions connect to: SYNC_DB_URL wins, since hosted SUPABASE_DB_URL is the
+ * direct connection and names starting SUPABASE_ are reserved (docs/OPERATIONS.md).
+ */
+export function databaseUrl(c: Pick<Config, "SYNC_DB_URL" | "SUPABASE_DB_URL">): string {
+  return c.SYNC_DB_URL ?? c.SUPABASE_DB_URL;
 }
 
 let cached: Config | null = null;

@@ -1,19 +1,14 @@
-// The direct SQL connection (postgres.js over SUPABASE_DB_URL).
+// The direct SQL connection (postgres.js), and the isolate's service pools.
 //
 // timestamptz values stay strings both ways: postgres.js would otherwise go through JS
-// Dates and drop Ultravox's microseconds (DESIGN.md §5).
+// Dates and drop Ultravox's microseconds (docs/ARCHITECTURE.md §5 "Range").
 import postgres from "postgres";
+import { isoFromPg } from "../time.ts";
+import { config, databaseUrl } from "./config.ts";
 
 export type Sql = postgres.Sql;
 
 const TIMESTAMPTZ = 1184;
-
-/** "2025-03-22 15:48:32.997+00" (session time zone UTC) → "2025-03-22T15:48:32.997000Z". */
-export function isoFromPg(text: string): string {
-  const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?\+00$/.exec(text);
-  if (!m) return text;
-  return `${m[1]}T${m[2]}.${(m[3] ?? "").padEnd(6, "0")}Z`;
-}
 
 export function connect(
   url: string,
@@ -36,4 +31,39 @@ export function connect(
     },
     debug: opts.debug,
   });
+}
+
+/**
+ * Who uses a service pool: the processor holds one connection per job it walks at once
+ * (SYNC_MAX_JOBS_PER_RUN) plus one for claims and logs; a user endpoint runs one statement
+ * or transaction at a time, so one connection serves it (docs/ARCHITECTURE.md §8).
+ */
+export type PoolUser = "processor" | "user";
+
+const pools = new Map<PoolUser, Sql>();
+
+/** The connections a pool of `user` may open, from the configuration. */
+export function poolSize(user: PoolUser, c = config()): number {
+  return user === "processor" ? c.SYNC_MAX_JOBS_PER_RUN + 1 : 1;
+}
+
+/**
+ * The isolate's service connection for `user` (SYNC_DB_URL, else SUPABASE_DB_URL), opened on
+ * first use. Authorization is checked in code (jobs/access.ts): this connection is the
+ * backend and bypasses RLS.
+ */
+export function serviceSql(user: PoolUser): Sql {
+  let sql = pools.get(user);
+  if (!sql) {
+    sql = connect(databaseUrl(config()), { max: poolSize(user) });
+    pools.set(user, sql);
+  }
+  return sql;
+}
+
+/** Closes the service pools (graceful shutdown of the local server). */
+export async function closeServiceSql(timeoutSeconds = 5): Promise<void> {
+  const open = [...pools.values()];
+  pools.clear();
+  await Promise.all(open.map((sql) => sql.end({ timeout: timeoutSeconds })));
 }

@@ -5,6 +5,7 @@
 // (a JS Date keeps milliseconds only, and Ultravox sends microseconds).
 
 import { z } from "zod";
+import { formatMicros, microsBetween, readTimestamp } from "../time.ts";
 
 export const END_REASONS = [
   "unjoined",
@@ -17,7 +18,8 @@ export const END_REASONS = [
 
 export type EndReason = typeof END_REASONS[number];
 
-const Timestamp = z.iso.datetime({ offset: true });
+// The grammar of time.ts, so both checks agree on every timestamp.
+const Timestamp = z.string().refine((v) => readTimestamp(v) !== null, "Invalid ISO datetime");
 /** Protobuf JSON duration: seconds, up to 9 decimals, an `s` suffix ("27s", "0.384s"). */
 const DURATION_RE = /^-?\d+(?:\.\d{1,9})?s$/;
 const Duration = z.string().regex(DURATION_RE, "Invalid duration");
@@ -86,7 +88,7 @@ export function parseCall(input: unknown): ParsedCall {
     try {
       micros = microsBetween(joined, ended);
     } catch {
-      // Unreachable while readIso and zod agree on dates; here so parseCall never throws.
+      // Unreachable while both checks read dates with time.ts; here so parseCall never throws.
       return { ok: false, callId: call.callId, reason: "joined/ended: unreadable date-time" };
     }
     // A negative duration would poison every statistic built on the column.
@@ -161,12 +163,7 @@ function isStringRecord(v: unknown): boolean {
 }
 
 function isIsoDateTime(v: unknown): boolean {
-  return typeof v === "string" && readIso(v) !== null;
-}
-
-function daysInMonth(year: number, month: number): number {
-  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
-  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return typeof v === "string" && readTimestamp(v) !== null;
 }
 
 /** "27s" → "27", "0.384s" → "0.384", "1.500s" → "1.5": the decimal as sent, no float on the way. */
@@ -177,101 +174,6 @@ export function parseDurationSeconds(s: string): string {
   const fraction = (m[3] ?? "").replace(/0+$/, "");
   const sign = m[1] === "-" && (whole !== "0" || fraction !== "") ? "-" : "";
   return fraction === "" ? `${sign}${whole}` : `${sign}${whole}.${fraction}`;
-}
-
-/**
- * Microseconds since the Unix epoch of an ISO 8601 date-time with an offset (the forms
- * z.iso.datetime({ offset: true }) accepts). Digits past the sixth are rounded half up, as
- * Postgres rounds them when storing a timestamptz.
- */
-export function isoToMicros(iso: string): bigint {
-  const t = readIso(iso);
-  if (t === null) throw new TypeError(`not an ISO date-time: ${JSON.stringify(iso.slice(0, 40))}`);
-  const digits = (t.fraction + "000000").slice(0, 6);
-  const roundUp = t.fraction.length > 6 && t.fraction.charCodeAt(6) >= 53 /* "5" */ ? 1n : 0n;
-  return BigInt(t.seconds) * 1_000_000n + BigInt(digits) + roundUp;
-}
-
-/** `to` − `from` in microseconds, exactly. */
-export function microsBetween(from: string, to: string): bigint {
-  return isoToMicros(to) - isoToMicros(from);
-}
-
-/** ended − joined as exact decimal seconds: "…33.841005Z" → "…59.655926Z" = "25.814921". */
-export function durationSeconds(joined: string, ended: string): string {
-  return formatMicros(microsBetween(joined, ended));
-}
-
-/** 25814921n → "25.814921", 27000000n → "27", -1500000n → "-1.5". */
-export function formatMicros(micros: bigint): string {
-  const sign = micros < 0n ? "-" : "";
-  const abs = micros < 0n ? -micros : micros;
-  const whole = abs / 1_000_000n;
-  const fraction = String(abs % 1_000_000n).padStart(6, "0").replace(/0+$/, "");
-  return fraction === "" ? `${sign}${whole}` : `${sign}${whole}.${fraction}`;
-}
-
-/**
- * Whole seconds since the epoch and the fraction digits of what z.iso.datetime({ offset: true })
- * accepts (a real calendar date, seconds, Z or ±hh:mm), null for anything else. Read by hand:
- * it runs three times per call, and a capturing regex costs several times more.
- */
-function readIso(s: string): { seconds: number; fraction: string } | null {
-  if (s.length < 20) return null;
-  const y = digitsAt(s, 0, 4);
-  const mo = digitsAt(s, 5, 2);
-  const d = digitsAt(s, 8, 2);
-  const h = digitsAt(s, 11, 2);
-  const mi = digitsAt(s, 14, 2);
-  const sec = digitsAt(s, 17, 2);
-  if (
-    s[4] !== "-" || s[7] !== "-" || s[10] !== "T" || s[13] !== ":" || s[16] !== ":" ||
-    y < 0 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) ||
-    h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59
-  ) return null;
-  let i = 19;
-  let fraction = "";
-  if (s[i] === ".") {
-    let j = i + 1;
-    while (j < s.length && s.charCodeAt(j) >= 48 && s.charCodeAt(j) <= 57) j++;
-    if (j === i + 1) return null;
-    fraction = s.slice(i + 1, j);
-    i = j;
-  }
-  let offset = 0;
-  if (s[i] === "Z") {
-    if (s.length !== i + 1) return null;
-  } else if ((s[i] === "+" || s[i] === "-") && s.length === i + 6 && s[i + 3] === ":") {
-    const oh = digitsAt(s, i + 1, 2);
-    const om = digitsAt(s, i + 4, 2);
-    if (oh < 0 || oh > 23 || om < 0 || om > 59) return null;
-    offset = (s[i] === "-" ? -1 : 1) * (oh * 3600 + om * 60);
-  } else {
-    return null;
-  }
-  const seconds = daysFromCivil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset;
-  return { seconds, fraction };
-}
-
-/** The decimal number written by `n` digits at `from`, or -1 if one of them is not a digit. */
-function digitsAt(s: string, from: number, n: number): number {
-  let value = 0;
-  for (let i = from; i < from + n; i++) {
-    const c = s.charCodeAt(i) - 48;
-    if (!(c >= 0 && c <= 9)) return -1;
-    value = value * 10 + c;
-  }
-  return value;
-}
-
-/** Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-function daysFromCivil(y: number, m: number, d: number): number {
-  const yy = m <= 2 ? y - 1 : y;
-  const era = Math.floor(yy / 400);
-  const yoe = yy - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146_097 + doe - 719_468;
 }
 
 function readableCallId(input: unknown): string | null {
