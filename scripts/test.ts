@@ -3,7 +3,7 @@
 //   1. the local database: db:start (installs what is missing) and db:reset;
 //   2. static checks: type-check, lint, fmt (one test each);
 //   3. pgTAP files in supabase/tests/ with pg_prove (one test per assertion);
-//   4. Deno tests in tests/ (one per Deno.test), the demo's test last and alone (DESIGN §9).
+//   4. Deno tests in tests/ (one per Deno.test), the demo's test last and alone (docs/ARCHITECTURE.md §9).
 import { dbStart } from "./db/start.ts";
 import { dbReset } from "./db/reset.ts";
 import { dbUrl } from "./db/local_cluster.ts";

@@ -10,7 +10,7 @@ import {
   run,
 } from "./local_cluster.ts";
 
-const CONF = `# Written by deno task db:start (DESIGN.md §8): a local development cluster.
+const CONF = `# Written by deno task db:start (docs/ARCHITECTURE.md §8): a local development cluster.
 listen_addresses = '127.0.0.1'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
@@ -63,7 +63,7 @@ async function createCluster() {
   if (Deno.uid() !== 0) {
     throw new Error(
       `Creating the cluster needs root: sudo pg_createcluster ${PG_VERSION} ${CLUSTER_NAME} ` +
-        `-p ${PORT} -- --auth=trust, then write the settings of DESIGN.md §8.`,
+        `-p ${PORT} -- --auth=trust, then write the settings of docs/ARCHITECTURE.md §8.`,
     );
   }
   log(`creating cluster ${PG_VERSION}/${CLUSTER_NAME} on 127.0.0.1:${PORT} (trust auth, pg_cron)`);

@@ -1,4 +1,4 @@
-// The local stand-in for pg_net's background worker (DESIGN.md §8): executes the rows of
+// The local stand-in for pg_net's background worker (docs/ARCHITECTURE.md §8): executes the rows of
 // net.http_request_queue as pg_net does — only committed requests are visible, each is
 // sent with its timeout_milliseconds, answered by one net._http_response row under the
 // same id, and removed from the queue. Hosted projects run the real pg_net instead.

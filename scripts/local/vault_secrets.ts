@@ -1,4 +1,4 @@
-// Writes the two Vault secrets the cron dispatcher reads (DESIGN.md §7), creating or
+// Writes the two Vault secrets the cron dispatcher reads (docs/ARCHITECTURE.md §7), creating or
 // replacing each, so an override of SUPABASE_URL or the secret key never leaves cron
 // calling with stale values.
 import type postgres from "postgres";

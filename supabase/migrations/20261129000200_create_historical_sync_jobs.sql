@@ -1,4 +1,4 @@
--- Historical sync jobs, exactly as specified in shared/seed/sync-tables.txt, plus the
+-- Historical sync jobs, exactly as specified in docs/ARCHITECTURE.md §4, plus the
 -- companion lease table the engine needs (the seed table gets no extra columns).
 
 create type public.sync_job_status as enum ('pending', 'in_progress', 'completed', 'failed', 'cancelled');

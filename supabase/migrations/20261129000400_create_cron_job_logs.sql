@@ -1,4 +1,4 @@
--- Audit log of cron executions, exactly as specified in shared/seed/sync-tables.txt.
+-- Audit log of cron executions, exactly as specified in docs/ARCHITECTURE.md §4.
 
 create table public.cron_job_logs (
   id uuid not null default gen_random_uuid(),

@@ -1,6 +1,6 @@
 -- pg_cron drives processing: every minute a SQL dispatcher decides whether any job needs
 -- work and only then calls process-historical-sync through pg_net. Every execution leaves
--- exactly one row in cron_job_logs. (DESIGN.md §7)
+-- exactly one row in cron_job_logs. (docs/ARCHITECTURE.md §7)
 
 create extension if not exists pg_cron;
 

@@ -1,4 +1,4 @@
-// DESIGN.md §6 check order, for each of the four functions: OPTIONS preflight → method
+// docs/ARCHITECTURE.md §6 check order, for each of the four functions: OPTIONS preflight → method
 // (405) → size and type (413, 415) → credentials (401) → body (400). Each step is tested
 // with every later step also failing, so only the right order gives the expected answer.
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// The daily housekeeping (DESIGN.md §7): cleanup_cron_job_logs deletes cron_job_logs
+// The daily housekeeping (docs/ARCHITECTURE.md §7): cleanup_cron_job_logs deletes cron_job_logs
 // older than 30 days and cron.job_run_details older than 7 days, and logs itself.
 import assert from "node:assert/strict";
 import { TestDb } from "../support/db.ts";

@@ -1,4 +1,4 @@
-// The every-minute dispatcher (DESIGN.md §7): the command stored in cron.job, run as it is,
+// The every-minute dispatcher (docs/ARCHITECTURE.md §7): the command stored in cron.job, run as it is,
 // reaches process-historical-sync through pg_net (here the local worker) and the function
 // completes the log row with its summary; idle ticks, missing Vault secrets and rows left
 // running are logged, never raised.

@@ -1,4 +1,4 @@
-// process-historical-sync and the log row it was handed (DESIGN.md §6-§7), over real HTTP
+// process-historical-sync and the log row it was handed (docs/ARCHITECTURE.md §6-§7), over real HTTP
 // with the real processor: an unknown cron_log_id, or one already closed (the dispatcher
 // timed it out while the function ran, or it was completed), is no error: the run
 // proceeds, answers 200, and leaves the logs as they were.

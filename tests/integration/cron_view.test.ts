@@ -1,4 +1,4 @@
-// The view of active schedules and who may read the cron audit (DESIGN.md §4, §7):
+// The view of active schedules and who may read the cron audit (docs/ARCHITECTURE.md §4, §7):
 // virsyn_cron_jobs lists the active cron.job definitions, a paused one drops out, and
 // neither it nor cron_job_logs is readable by anon or authenticated.
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// The live schedule end to end (DESIGN.md §7-§8): pg_cron itself fires the dispatcher at
+// The live schedule end to end (docs/ARCHITECTURE.md §7-§8): pg_cron itself fires the dispatcher at
 // the next minute boundary, pg_net (the local worker) posts to process-historical-sync,
 // and the job is imported with no other help. Slow by nature (up to a minute of waiting),
 // so it is one test, in a file named to run after the other cron tests.
@@ -16,7 +16,7 @@ Deno.test("a real pg_cron tick imports a pending job end to end", async () => {
     calls: generateAccount({ seed: 709, count: CALLS, end: "2026-11-20T00:00:00Z", days: 30 }),
   });
   await using db = await TestDb.open();
-  // Tests that need a quiet database pause the schedule while they run (DESIGN.md §8): if
+  // Tests that need a quiet database pause the schedule while they run (docs/ARCHITECTURE.md §8): if
   // one running beside this one has, wait for it to be put back.
   const schedule = await waitFor("the process-historical-sync schedule is active", async () => {
     const job = await cronJob(db.sql, DISPATCH_JOB);

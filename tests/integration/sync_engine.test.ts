@@ -1,5 +1,5 @@
 // The sync engine end to end: processHistoricalSync on the real local Postgres against the
-// stand-in Ultravox (DESIGN.md §5). Every test makes its own agencies, jobs and calls (fresh
+// stand-in Ultravox (docs/ARCHITECTURE.md §5). Every test makes its own agencies, jobs and calls (fresh
 // random callIds), names its job by id so it never claims another test's, and removes what it
 // made. Waits are recorded, never slept.
 import assert from "node:assert/strict";

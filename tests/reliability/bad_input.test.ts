@@ -1,7 +1,7 @@
 // Case 7 — bad input and the auth matrix, through the four functions' handlers
 // (`makeHandler(deps)` of each index.ts, called directly as Supabase's examples test them).
 // Every malformed or unauthorized request gets its documented status and error code
-// (DESIGN §6) in the error envelope with the CORS headers, the processor is never run, no job
+// (docs/ARCHITECTURE.md §6) in the error envelope with the CORS headers, the processor is never run, no job
 // is kicked, and the database is unchanged: row counts and an md5 checksum of every row the
 // test's agencies own (jobs, leases, calls, members, agencies, their Vault keys) and of the
 // test's cron_job_logs row, taken before and after.

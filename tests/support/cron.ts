@@ -1,4 +1,4 @@
-// The cron path in tests (DESIGN.md §7-§8): transactions that always roll back, pausing a
+// The cron path in tests (docs/ARCHITECTURE.md §7-§8): transactions that always roll back, pausing a
 // schedule and putting it back, and process-historical-sync served over real HTTP with the
 // local pg_net worker and the Vault secrets pointing at it, as `deno task serve` runs them.
 //

@@ -1,4 +1,4 @@
-// Test data on the real local Postgres (DESIGN.md §8). Every test makes its own agency and
+// Test data on the real local Postgres (docs/ARCHITECTURE.md §8). Every test makes its own agency and
 // users, so tests never depend on each other or on what the seed holds, and removes them
 // afterwards (`TestDb.close()` / `await using`).
 import { connect, type Sql } from "../../supabase/functions/_shared/platform/db.ts";

@@ -1,4 +1,4 @@
-// Body of cancel-historical-sync (DESIGN.md §6).
+// Body of cancel-historical-sync (docs/ARCHITECTURE.md §6).
 import { z } from "zod";
 
 export const CancelBody = z.strictObject({ job_id: z.guid() });

@@ -1,4 +1,4 @@
-// Input of get-sync-status (DESIGN.md §6): `?job_id=` or `?agency_id=&limit=`, or the same
+// Input of get-sync-status (docs/ARCHITECTURE.md §6): `?job_id=` or `?agency_id=&limit=`, or the same
 // fields as a JSON body (supabase-js `functions.invoke` posts). Exactly one of the ids.
 import { z } from "zod";
 

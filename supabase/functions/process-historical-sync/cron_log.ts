@@ -1,4 +1,4 @@
-// Closing the cron_job_logs row a dispatch opened (DESIGN.md §7). The SQL function
+// Closing the cron_job_logs row a dispatch opened (docs/ARCHITECTURE.md §7). The SQL function
 // public.complete_cron_log(p_id, p_status, p_result, p_error) decides what an unknown or
 // already closed id means (nothing): callers need not look first.
 import type { Sql } from "../_shared/platform/db.ts";

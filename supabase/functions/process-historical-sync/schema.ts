@@ -1,4 +1,4 @@
-// Body of process-historical-sync (DESIGN.md §6), as pg_cron's dispatcher posts it.
+// Body of process-historical-sync (docs/ARCHITECTURE.md §6), as pg_cron's dispatcher posts it.
 import { z } from "zod";
 
 export const ProcessBody = z.strictObject({

@@ -1,4 +1,4 @@
-// Body of start-historical-sync (DESIGN.md §6). Dates keep their microseconds and come out
+// Body of start-historical-sync (docs/ARCHITECTURE.md §6). Dates keep their microseconds and come out
 // as canonical UTC strings; a future date_to becomes now, and the range is checked after.
 import { z } from "zod";
 import { type Instant, instantFromDate, parseDateBound } from "../_shared/time.ts";

@@ -97,7 +97,7 @@ export async function jobStatus(sql: Sql, jobId: string): Promise<string> {
 export const ACTIVE = new Set(["pending", "in_progress"]);
 
 /**
- * Pauses the pg_cron schedule of process-historical-sync (DESIGN §8) and returns the restore.
+ * Pauses the pg_cron schedule of process-historical-sync (docs/ARCHITECTURE.md §8) and returns the restore.
  * A schedule someone else paused is left paused.
  */
 export async function pauseCron(sql: Sql): Promise<() => Promise<void>> {

@@ -1,4 +1,4 @@
-// Credentials (DESIGN.md §6): user endpoints take the caller's Supabase JWT in
+// Credentials (docs/ARCHITECTURE.md §6): user endpoints take the caller's Supabase JWT in
 // `Authorization: Bearer`, verified by @supabase/server against the JWKS of our config;
 // the processor takes the secret API key in the `apikey` header only. Every failure is a
 // 401 `unauthorized` in our envelope; a server misconfiguration (no JWKS, JWKS
@@ -53,7 +53,7 @@ export async function requireUser(req: Request, config: Config): Promise<AuthUse
     throw unauthorized(SEND_USER_TOKEN);
   }
   const claims: Record<string, unknown> = data.jwtClaims ?? {};
-  // jose checks `exp` only when present; DESIGN §6 requires it.
+  // jose checks `exp` only when present; docs/ARCHITECTURE.md §6 requires it.
   if (typeof claims.exp !== "number") {
     throw unauthorized("The access token was refused: it has no expiry (exp).");
   }

@@ -1,4 +1,4 @@
-// The one error envelope of DESIGN.md §6: {"error": {"code", "message", "details"?}}.
+// The one error envelope of docs/ARCHITECTURE.md §6: {"error": {"code", "message", "details"?}}.
 // Everything a handler throws ends up here; only ApiError and ZodError say anything
 // specific, the rest is a 500 whose message reveals nothing internal.
 import { ZodError } from "zod";

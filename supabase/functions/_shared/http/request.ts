@@ -1,4 +1,4 @@
-// Request plumbing shared by the four functions, in the check order of DESIGN.md §6:
+// Request plumbing shared by the four functions, in the check order of docs/ARCHITECTURE.md §6:
 // OPTIONS preflight → method (405) → size and type (413, 415) → credentials (401, auth.ts)
 // → body (400) → existence and membership → state. `withCors` answers the preflight, puts
 // the CORS headers on every reply and turns anything thrown into the error envelope.

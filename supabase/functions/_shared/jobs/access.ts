@@ -1,4 +1,4 @@
-// Who may do what (DESIGN.md §6): authorization checked in code against agency_members.
+// Who may do what (docs/ARCHITECTURE.md §6): authorization checked in code against agency_members.
 // An unknown agency answers like one the caller is not a member of (403); a job of an
 // agency the caller is not a member of answers like no job at all (404).
 import type { Sql } from "../platform/db.ts";

@@ -1,4 +1,4 @@
-// The `job` of every reply (DESIGN.md §6): the historical_sync_jobs row without `cursor`,
+// The `job` of every reply (docs/ARCHITECTURE.md §6): the historical_sync_jobs row without `cursor`,
 // timestamps as Postgres stores them (ISO UTC, six fractional digits, via db.ts), plus
 // a derived `progress`.
 import { microsFromIso } from "../time.ts";
