@@ -37,7 +37,7 @@ export async function measurePageStep(
     const jobId = await createJob(sql, agencyId);
     const store = syncStore(db);
     const holder = crypto.randomUUID();
-    const [job] = await store.claim(holder, 1, 120, jobId);
+    const [job] = await store.claim(holder, 1, 120, 10, jobId);
     if (!job) throw new Error("the page-step job could not be claimed");
     let cursor: string | null = null;
     let imported = 0;

@@ -3,13 +3,17 @@
 //   1. the local database: db:start (installs what is missing) and db:reset;
 //   2. static checks: type-check, lint, fmt (one test each);
 //   3. pgTAP files in supabase/tests/ with pg_prove (one test per assertion);
-//   4. Deno tests in tests/ (one per Deno.test), the demo's test last and alone (docs/ARCHITECTURE.md §9).
+//   4. Deno tests in tests/ (one per Deno.test), then the real pg_cron tick test, then the
+//      demo's test last and alone (docs/ARCHITECTURE.md §9).
 import { dbStart } from "./db/start.ts";
 import { dbReset } from "./db/reset.ts";
 import { dbUrl } from "./db/local_cluster.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DEMO_TEST = "tests/demo/";
+// Waits for pg_cron's own next minute, so it runs after everything else, while nothing else
+// holds a job the dispatcher could pick.
+const REAL_TICK_TEST = "tests/integration/cron_real_tick.test.ts";
 
 interface Tally {
   passed: number;
@@ -118,7 +122,8 @@ if (total.failed === 0) {
   await check("lint", Deno.execPath(), ["lint"]);
   await check("fmt", Deno.execPath(), ["fmt", "--check"]);
   await pgTap();
-  await denoTests("Deno tests", ["tests/"], [DEMO_TEST]);
+  await denoTests("Deno tests", ["tests/"], [DEMO_TEST, REAL_TICK_TEST]);
+  await denoTests("real pg_cron tick", [REAL_TICK_TEST]);
   if (await exists(DEMO_TEST)) await denoTests("demo test", [DEMO_TEST]);
 }
 

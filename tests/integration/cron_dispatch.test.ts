@@ -71,9 +71,9 @@ Deno.test("the stored cron command dispatches to process-historical-sync, which 
     const dispatched = await loadLog(db.sql, logId);
     assert.equal(dispatched?.job_name, DISPATCH_JOB);
     assert.equal(dispatched?.status, "running");
-    requestId = dispatched?.result?.request_id as number;
+    requestId = (dispatched?.result?.request_ids as number[])[0];
     assert.equal(typeof requestId, "number");
-    assert.deepEqual(dispatched?.result, { dispatched: true, request_id: requestId });
+    assert.deepEqual(dispatched?.result, { dispatched: true, request_ids: [requestId] });
     const [queued] = await db.sql`
       select method, url, headers, convert_from(body, 'UTF8')::jsonb as body, timeout_milliseconds
         from net.http_request_queue where id = ${requestId}`;
@@ -81,8 +81,8 @@ Deno.test("the stored cron command dispatches to process-historical-sync, which 
       method: "POST",
       url: `${rig.server.url}/functions/v1/process-historical-sync`,
       headers: { "Content-Type": "application/json", apikey: rig.config.secretKeys.default },
-      body: { cron_log_id: logId },
-      timeout_milliseconds: 150000,
+      body: { cron_log_id: logId, wait: false },
+      timeout_milliseconds: 10000,
     });
 
     rig.startWorker();
@@ -99,17 +99,27 @@ Deno.test("the stored cron command dispatches to process-historical-sync, which 
     const result = log.result as { jobs: unknown[]; duration_ms: number };
     assert.equal(typeof result.duration_ms, "number");
     assert.deepEqual(result, {
-      jobs: [{ id: job.id, status: "completed", pages: 2, imported: 150, skipped: 0, failed: 0 }],
+      jobs: [{
+        id: job.id,
+        status: "completed",
+        pages: 2,
+        imported: 150,
+        skipped: 0,
+        refreshed: 0,
+        failed: 0,
+      }],
       duration_ms: result.duration_ms,
     });
-    assert.deepEqual(rig.replies, [{ status: 200, body: result }]);
+    // The request answered at once; the run it started completed the log with its summary.
+    assert.deepEqual(rig.replies, [{ status: 202, body: { accepted: true } }]);
+    assert.deepEqual(rig.runs, [result]);
 
     const [response] = await db.sql`
       select status_code, content::jsonb as content, timed_out, error_msg
         from net._http_response where id = ${requestId}`;
     assert.deepEqual({ ...response }, {
-      status_code: 200,
-      content: result,
+      status_code: 202,
+      content: { accepted: true },
       timed_out: false,
       error_msg: null,
     });

@@ -34,7 +34,15 @@ async function runWith(db: TestDb, body: Record<string, unknown>) {
 function assertImported(reply: Awaited<ReturnType<typeof runWith>>) {
   assert.equal(reply.status, 200);
   assert.deepEqual(reply.body.jobs, [
-    { id: reply.job.id, status: "completed", pages: 1, imported: CALLS, skipped: 0, failed: 0 },
+    {
+      id: reply.job.id,
+      status: "completed",
+      pages: 1,
+      imported: CALLS,
+      skipped: 0,
+      refreshed: 0,
+      failed: 0,
+    },
   ]);
 }
 

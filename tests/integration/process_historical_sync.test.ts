@@ -19,6 +19,7 @@ const SUMMARY: RunSummary = {
     pages: 2,
     imported: 150,
     skipped: 40,
+    refreshed: 5,
     failed: 10,
   }],
   duration_ms: 1234,

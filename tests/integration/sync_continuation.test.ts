@@ -68,7 +68,7 @@ Deno.test("a run that spends its page budget with work left queues exactly one n
       "Content-Type": "application/json",
       apikey: "sb_secret_continuation_test",
     });
-    assert.equal(request.body, "{}");
+    assert.equal(request.body, '{"wait": false}');
   } finally {
     await db.sql`delete from net.http_request_queue where url like ${projectUrl + "%"}`;
     await restoreDispatchSecrets(db.sql, before);
@@ -126,11 +126,12 @@ Deno.test("with pg_net working, a long import runs to the end without any cron t
       processed_calls: CALLS,
       imported_calls: CALLS,
     });
-    // The direct call and two continuations, each one page.
-    assert.deepEqual(
-      rig.replies.map((r) => (r.body as { jobs: { pages: number }[] }).jobs.map((j) => j.pages)),
-      [[1], [1], [1]],
-    );
+    // The direct call and two continuations, each one page; the continuations answered 202.
+    await waitFor("the last run to report", async () => rig.runs.length === 3 || undefined, {
+      timeoutMs: 5_000,
+    });
+    assert.deepEqual(rig.runs.map((r) => r.jobs.map((j) => j.pages)), [[1], [1], [1]]);
+    assert.deepEqual(rig.replies.map((r) => r.status), [200, 202, 202]);
   } finally {
     await resume();
     await fake.close();

@@ -149,7 +149,7 @@ Deno.test("started with bare dates, processed a page per tick, a job reports its
   for (const [i, want] of expected.entries()) {
     const tick = await f.process(jobId);
     assert.equal(tick.status, 200);
-    assert.deepEqual(tick.body.jobs, [{ id: jobId, skipped: 0, failed: 0, ...want }]);
+    assert.deepEqual(tick.body.jobs, [{ id: jobId, skipped: 0, refreshed: 0, failed: 0, ...want }]);
     const view = await f.status(jobId);
     assert.equal(view.status, 200);
     const job = view.body.job;
@@ -190,7 +190,15 @@ Deno.test("a cancel through the function between ticks stops the walk: later tic
 
   const first = await f.process(jobId);
   assert.deepEqual(first.body.jobs, [
-    { id: jobId, status: "in_progress", pages: 1, imported: 5, skipped: 0, failed: 0 },
+    {
+      id: jobId,
+      status: "in_progress",
+      pages: 1,
+      imported: 5,
+      skipped: 0,
+      refreshed: 0,
+      failed: 0,
+    },
   ]);
   const cancelled = await f.cancel(jobId);
   assert.equal(cancelled.status, 200);

@@ -145,7 +145,9 @@ export function render(lines: FigureLine[]): string {
   out.push("## Reproduce");
   out.push("");
   out.push("```sh");
-  out.push("deno task db:start            # the local cluster (docs/ARCHITECTURE.md §8), if it is not running");
+  out.push(
+    "deno task db:start            # the local cluster (docs/ARCHITECTURE.md §8), if it is not running",
+  );
   out.push("rm -rf tests/reliability/.results");
   out.push("deno test -A tests/reliability/");
   out.push("deno run -A tests/reliability/report.ts   # rewrites this file");

@@ -9,7 +9,10 @@ import type postgres from "postgres";
 import { type Config, loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import type { Sql } from "../../supabase/functions/_shared/platform/db.ts";
 import { makeHandler } from "../../supabase/functions/process-historical-sync/index.ts";
-import { processHistoricalSync } from "../../supabase/functions/_shared/sync/processor.ts";
+import {
+  processHistoricalSync,
+  type RunSummary,
+} from "../../supabase/functions/_shared/sync/processor.ts";
 import { type RunningServer, startServer } from "../../scripts/serve.ts";
 import { type PgNetWorker, startPgNetWorker } from "../../scripts/local/pg_net_worker.ts";
 import { putVaultSecret as putSecret } from "../../scripts/local/vault_secrets.ts";
@@ -123,6 +126,8 @@ export interface CronRig {
   config: Config;
   /** Replies of process-historical-sync, in order (status and parsed body). */
   replies: { status: number; body: unknown }[];
+  /** Summaries of the processor runs that finished, in order (also those answered 202). */
+  runs: RunSummary[];
   /** Errors the pg_net worker reported. */
   workerErrors: unknown[];
   /** Starts the local pg_net worker (if `worker: false` was given at first). */
@@ -157,9 +162,16 @@ export async function serveProcessor(sql: Sql, opts: {
     sql,
     config,
     // The dispatcher's body names no job; ours claims only the test's own (see the top).
-    process: () => processHistoricalSync({ sql, config, log: () => {} }, { jobId: opts.jobId }),
+    process: async () => {
+      const run = await processHistoricalSync({ sql, config, log: () => {} }, {
+        jobId: opts.jobId,
+      });
+      runs.push(run);
+      return run;
+    },
   });
   const replies: CronRig["replies"] = [];
+  const runs: RunSummary[] = [];
   const server = await startServer({
     supabaseUrl: "http://127.0.0.1:54321",
     port: 0,
@@ -183,6 +195,7 @@ export async function serveProcessor(sql: Sql, opts: {
     server,
     config,
     replies,
+    runs,
     workerErrors,
     startWorker() {
       worker ??= startPgNetWorker(sql, {

@@ -1,6 +1,8 @@
-// POST process-historical-sync: the backend (pg_cron's dispatcher, or a start's kick)
-// runs the processor. Secret key in `apikey` only. 200 {jobs, duration_ms}; with a
-// cron_log_id, the log row is completed with that body, or failed with the error.
+// POST process-historical-sync: the backend (pg_cron's dispatcher, a continuation, a start's
+// kick) runs the processor. Secret key in `apikey` only. `wait: true` → 200 {jobs,
+// duration_ms}; `wait: false` → 202 {accepted: true} at once, the same run going on in the
+// background. With a cron_log_id, the log row is completed with the summary, or failed
+// with the error (docs/ARCHITECTURE.md §6, §7).
 import { type Config, config } from "../_shared/platform/config.ts";
 import type { Sql } from "../_shared/platform/db.ts";
 import { completeCronLog, type CronLogOutcome } from "./cron_log.ts";
@@ -8,8 +10,9 @@ import { requireSecretKey } from "../_shared/http/auth.ts";
 import { logUnexpected, redact } from "../_shared/http/errors.ts";
 import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";
 import { serviceSql } from "../_shared/platform/db.ts";
+import { runInBackground } from "../_shared/platform/background.ts";
 import { processHistoricalSync, type RunSummary } from "../_shared/sync/processor.ts";
-import { ProcessBody } from "./schema.ts";
+import { ProcessBody, type ProcessInput } from "./schema.ts";
 
 export interface ProcessDeps {
   sql: Sql;
@@ -24,23 +27,31 @@ export function makeHandler(deps: ProcessDeps) {
     const body = await readBody(req);
     await requireSecretKey(req, deps.config);
     const input = ProcessBody.parse(body.json({ emptyAs: {} }));
-
-    let summary: RunSummary;
-    try {
-      summary = await deps.process(input.job_id ? { jobId: input.job_id } : {});
-    } catch (e) {
-      if (input.cron_log_id) {
-        const message = e instanceof Error ? e.message : String(e);
-        await closeLog(deps.sql, input.cron_log_id, { status: "failed", error: redact(message) });
-      }
-      throw e; // → 500 internal_error, logged
+    if (!input.wait) {
+      runInBackground(() => run(deps, input), "process_failed");
+      return json({ accepted: true }, 202);
     }
-    const reply = { jobs: summary.jobs, duration_ms: summary.duration_ms };
-    if (input.cron_log_id) {
-      await closeLog(deps.sql, input.cron_log_id, { status: "completed", result: reply });
-    }
-    return json(reply);
+    return json(await run(deps, input));
   });
+}
+
+/** One processor run, and the cron log row it was handed closed with its outcome. */
+async function run(deps: ProcessDeps, input: ProcessInput) {
+  let summary: RunSummary;
+  try {
+    summary = await deps.process(input.job_id ? { jobId: input.job_id } : {});
+  } catch (e) {
+    if (input.cron_log_id) {
+      const message = e instanceof Error ? e.message : String(e);
+      await closeLog(deps.sql, input.cron_log_id, { status: "failed", error: redact(message) });
+    }
+    throw e; // → 500 internal_error (or the background log), logged
+  }
+  const reply = { jobs: summary.jobs, duration_ms: summary.duration_ms };
+  if (input.cron_log_id) {
+    await closeLog(deps.sql, input.cron_log_id, { status: "completed", result: reply });
+  }
+  return reply;
 }
 
 /** The run's outcome stands even if its log row cannot be closed: log that and go on. */

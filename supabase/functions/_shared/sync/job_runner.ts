@@ -13,6 +13,8 @@ export interface JobRunSummary {
   pages: number;
   imported: number;
   skipped: number;
+  /** Of `skipped`: calls that existed and were refreshed because they changed upstream. */
+  refreshed: number;
   failed: number;
 }
 
@@ -76,6 +78,7 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     pages: 0,
     imported: 0,
     skipped: 0,
+    refreshed: 0,
     failed: 0,
   };
   const { store, holder } = ctx;
@@ -152,6 +155,7 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
       summary.pages++;
       summary.imported += outcome.page_imported;
       summary.skipped += outcome.page_skipped;
+      summary.refreshed += outcome.page_refreshed;
       summary.failed += outcome.page_failed;
       summary.status = outcome.status;
       cursor = nextCursor;

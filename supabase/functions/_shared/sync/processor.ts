@@ -42,6 +42,7 @@ export async function processHistoricalSync(
     holder,
     opts.jobId ? 1 : cfg.SYNC_MAX_JOBS_PER_RUN,
     cfg.SYNC_LEASE_SECONDS,
+    cfg.SYNC_MAX_ATTEMPTS,
     opts.jobId ?? null,
   );
   const budget = invocationBudget({

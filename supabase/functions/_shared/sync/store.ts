@@ -1,6 +1,6 @@
 // The processor's SQL: one call of a state-change function per operation (see the
-// migration 20261129000600_create_sync_job_transitions.sql). Nothing here composes a
-// state change out of several statements.
+// migration 20261201000200_sync_engine_state.sql). Nothing here composes a state change
+// out of several statements.
 import type { Sql } from "../platform/db.ts";
 import type { CallRow } from "../ultravox/call.ts";
 
@@ -22,6 +22,7 @@ export interface PageOutcome {
   page_imported: number;
   page_skipped: number;
   page_failed: number;
+  page_refreshed: number;
 }
 
 export interface InvalidCall {
@@ -47,10 +48,19 @@ export interface PageWrite {
 
 export function syncStore(sql: Sql) {
   return {
-    async claim(holder: string, limit: number, leaseSeconds: number, jobId: string | null) {
+    /** Leases claimable jobs, counting an attempt on each (see claim_sync_jobs). */
+    async claim(
+      holder: string,
+      limit: number,
+      leaseSeconds: number,
+      maxAttempts: number,
+      jobId: string | null,
+    ) {
       return await sql<ClaimedJob[]>`
         select id, agency_id, date_from, date_to, cursor, max_calls
-          from public.claim_sync_jobs(${holder}, ${limit}, ${leaseSeconds}, ${jobId})`;
+          from public.claim_sync_jobs(${holder}, ${limit}, ${leaseSeconds}, ${jobId},
+                                     p_max_attempts => ${maxAttempts})
+         where status = 'in_progress'`;
     },
 
     async apiKey(agencyId: string): Promise<string | null> {
@@ -75,8 +85,9 @@ export function syncStore(sql: Sql) {
       return rows.length === 1;
     },
 
-    async release(jobId: string, holder: string) {
-      await sql`select 1 from public.release_sync_job(${jobId}, ${holder})`;
+    /** Drops the lease; with `notBefore` (ISO) no worker claims the job before then. */
+    async release(jobId: string, holder: string, notBefore: string | null = null) {
+      await sql`select 1 from public.release_sync_job(${jobId}, ${holder}, ${notBefore})`;
     },
 
     async recordError(
