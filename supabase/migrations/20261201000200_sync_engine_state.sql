@@ -144,6 +144,11 @@ language sql security definer set search_path = '' as $$
                'an invocation ended without reporting one (out of memory or CPU time, or killed)'))
       from picked p
      where j.id = p.id and p.exhausted
+  ), given_up_lease as (
+    update public.historical_sync_job_leases l
+       set holder = null, expires_at = null
+      from picked p
+     where l.job_id = p.id and p.exhausted
   ), leased as (
     insert into public.historical_sync_job_leases as l (job_id, holder, expires_at, failed_attempts)
     select id, p_holder, p_now + make_interval(secs => p_lease_seconds), 1

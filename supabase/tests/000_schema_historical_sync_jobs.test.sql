@@ -1,8 +1,8 @@
--- historical_sync_jobs exists exactly as /shared/seed/sync-tables.txt specifies it:
+-- historical_sync_jobs exists exactly as docs/ARCHITECTURE.md §4 specifies it:
 -- columns, types, defaults, nullability, constraints by name, indexes by name, comments.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(121);
+select plan(123);
 
 -- ── table and columns ───────────────────────────────────────────────────────────────
 select has_table('public', 'historical_sync_jobs', 'historical_sync_jobs exists');
@@ -121,8 +121,9 @@ select is(
   (select array_agg(conname::text order by conname) from pg_constraint
     where conrelid = 'public.historical_sync_jobs'::regclass),
   array['historical_sync_jobs_agency_id_fkey', 'historical_sync_jobs_pkey',
-        'sync_jobs_counts_positive', 'sync_jobs_date_range', 'sync_jobs_max_calls_positive'],
-  'historical_sync_jobs has the four seed constraints and sync_jobs_max_calls_positive');
+        'sync_jobs_completed_at_iff_finished', 'sync_jobs_counts_positive', 'sync_jobs_date_range',
+        'sync_jobs_max_calls_positive', 'sync_jobs_processed_is_sum'],
+  'historical_sync_jobs has the four seed constraints, sync_jobs_max_calls_positive and the two named invariants');
 select is(
   (select pg_get_constraintdef(oid) from pg_constraint
     where conrelid = 'public.historical_sync_jobs'::regclass and conname = 'historical_sync_jobs_pkey'),
@@ -148,29 +149,46 @@ select is(
     where conrelid = 'public.historical_sync_jobs'::regclass and conname = 'sync_jobs_date_range'),
   'CHECK (((date_from IS NULL) OR (date_from < date_to)))',
   'sync_jobs_date_range checks date_from is null or before date_to');
+select is(
+  (select pg_get_constraintdef(oid) from pg_constraint
+    where conrelid = 'public.historical_sync_jobs'::regclass and conname = 'sync_jobs_processed_is_sum'),
+  'CHECK ((processed_calls = ((imported_calls + skipped_calls) + failed_calls)))',
+  'sync_jobs_processed_is_sum checks processed = imported + skipped + failed');
+select is(
+  (select pg_get_constraintdef(oid) from pg_constraint
+    where conrelid = 'public.historical_sync_jobs'::regclass and conname = 'sync_jobs_completed_at_iff_finished'),
+  'CHECK (((completed_at IS NOT NULL) = (status = ANY (ARRAY[''completed''::sync_job_status, ''failed''::sync_job_status, ''cancelled''::sync_job_status]))))',
+  'sync_jobs_completed_at_iff_finished checks completed_at is set exactly for completed, failed and cancelled jobs');
 select col_is_pk('public', 'historical_sync_jobs', 'id', 'id is the primary key');
 select fk_ok('public', 'historical_sync_jobs', 'agency_id', 'public', 'agencies', 'id',
   'agency_id references agencies.id');
 
--- Each constraint refuses the row that violates it, under its own name.
+-- Each constraint refuses the row that violates it, under its own name. Finished rows carry
+-- completed_at and the counters add up (the named invariants of 20261201000100), except where
+-- the check under test needs otherwise: processed_calls = -1 cannot add up with the other three
+-- at 0 or more, and PostgreSQL tests checks in name order, so sync_jobs_counts_positive is the
+-- one named before sync_jobs_processed_is_sum.
 select throws_ok(
-  $$ insert into public.historical_sync_jobs (agency_id, date_to, status, processed_calls)
-     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'completed', -1) $$,
+  $$ insert into public.historical_sync_jobs (agency_id, date_to, status, completed_at, processed_calls)
+     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'completed', '2026-02-01Z', -1) $$,
   '23514', 'new row for relation "historical_sync_jobs" violates check constraint "sync_jobs_counts_positive"',
   'processed_calls = -1 violates sync_jobs_counts_positive');
 select throws_ok(
-  $$ insert into public.historical_sync_jobs (agency_id, date_to, status, imported_calls)
-     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'completed', -1) $$,
+  $$ insert into public.historical_sync_jobs
+       (agency_id, date_to, status, completed_at, processed_calls, imported_calls, skipped_calls)
+     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'completed', '2026-02-01Z', 0, -1, 1) $$,
   '23514', 'new row for relation "historical_sync_jobs" violates check constraint "sync_jobs_counts_positive"',
   'imported_calls = -1 violates sync_jobs_counts_positive');
 select throws_ok(
-  $$ insert into public.historical_sync_jobs (agency_id, date_to, status, skipped_calls)
-     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'completed', -1) $$,
+  $$ insert into public.historical_sync_jobs
+       (agency_id, date_to, status, completed_at, processed_calls, imported_calls, skipped_calls)
+     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'completed', '2026-02-01Z', 0, 1, -1) $$,
   '23514', 'new row for relation "historical_sync_jobs" violates check constraint "sync_jobs_counts_positive"',
   'skipped_calls = -1 violates sync_jobs_counts_positive');
 select throws_ok(
-  $$ insert into public.historical_sync_jobs (agency_id, date_to, status, failed_calls)
-     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'completed', -1) $$,
+  $$ insert into public.historical_sync_jobs
+       (agency_id, date_to, status, completed_at, processed_calls, imported_calls, failed_calls)
+     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'completed', '2026-02-01Z', 0, 1, -1) $$,
   '23514', 'new row for relation "historical_sync_jobs" violates check constraint "sync_jobs_counts_positive"',
   'failed_calls = -1 violates sync_jobs_counts_positive');
 select lives_ok(
@@ -179,27 +197,27 @@ select lives_ok(
       where agency_id = '000a0000-0000-4000-8000-000000000001' $$,
   'all four counters at exactly 0 satisfy sync_jobs_counts_positive');
 select throws_ok(
-  $$ insert into public.historical_sync_jobs (agency_id, date_from, date_to, status)
-     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31T12:00:00Z', '2026-01-31T12:00:00Z', 'completed') $$,
+  $$ insert into public.historical_sync_jobs (agency_id, date_from, date_to, status, completed_at)
+     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31T12:00:00Z', '2026-01-31T12:00:00Z', 'completed', '2026-02-01Z') $$,
   '23514', 'new row for relation "historical_sync_jobs" violates check constraint "sync_jobs_date_range"',
   'date_from equal to date_to violates sync_jobs_date_range');
 select throws_ok(
-  $$ insert into public.historical_sync_jobs (agency_id, date_from, date_to, status)
-     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31T12:00:00.000001Z', '2026-01-31T12:00:00Z', 'completed') $$,
+  $$ insert into public.historical_sync_jobs (agency_id, date_from, date_to, status, completed_at)
+     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31T12:00:00.000001Z', '2026-01-31T12:00:00Z', 'completed', '2026-02-01Z') $$,
   '23514', 'new row for relation "historical_sync_jobs" violates check constraint "sync_jobs_date_range"',
   'date_from one microsecond after date_to violates sync_jobs_date_range');
 select throws_ok(
-  $$ insert into public.historical_sync_jobs (agency_id, date_to, status, max_calls)
-     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31T12:00:00Z', 'completed', 0) $$,
+  $$ insert into public.historical_sync_jobs (agency_id, date_to, status, completed_at, max_calls)
+     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31T12:00:00Z', 'completed', '2026-02-01Z', 0) $$,
   '23514', 'new row for relation "historical_sync_jobs" violates check constraint "sync_jobs_max_calls_positive"',
   'max_calls 0 violates sync_jobs_max_calls_positive');
 select lives_ok(
-  $$ insert into public.historical_sync_jobs (agency_id, date_from, date_to, status)
-     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31T11:59:59.999999Z', '2026-01-31T12:00:00Z', 'completed') $$,
+  $$ insert into public.historical_sync_jobs (agency_id, date_from, date_to, status, completed_at)
+     values ('000a0000-0000-4000-8000-000000000002', '2026-01-31T11:59:59.999999Z', '2026-01-31T12:00:00Z', 'completed', '2026-02-01Z') $$,
   'date_from one microsecond before date_to satisfies sync_jobs_date_range');
 select lives_ok(
-  $$ insert into public.historical_sync_jobs (agency_id, date_from, date_to, status)
-     values ('000a0000-0000-4000-8000-000000000002', null, '2026-01-31T12:00:00Z', 'completed') $$,
+  $$ insert into public.historical_sync_jobs (agency_id, date_from, date_to, status, completed_at)
+     values ('000a0000-0000-4000-8000-000000000002', null, '2026-01-31T12:00:00Z', 'completed', '2026-02-01Z') $$,
   'a null date_from (beginning of time) satisfies sync_jobs_date_range');
 select throws_ok(
   $$ insert into public.historical_sync_jobs (agency_id, date_to)
@@ -207,8 +225,8 @@ select throws_ok(
   '23503', 'insert or update on table "historical_sync_jobs" violates foreign key constraint "historical_sync_jobs_agency_id_fkey"',
   'a job of a missing agency violates historical_sync_jobs_agency_id_fkey');
 select throws_ok(
-  $$ insert into public.historical_sync_jobs (id, agency_id, date_to, status)
-     select id, '000a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'completed'
+  $$ insert into public.historical_sync_jobs (id, agency_id, date_to, status, completed_at)
+     select id, '000a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'completed', '2026-02-01Z'
        from public.historical_sync_jobs where agency_id = '000a0000-0000-4000-8000-000000000001' $$,
   '23505', 'duplicate key value violates unique constraint "historical_sync_jobs_pkey"',
   'a second job with an existing id violates historical_sync_jobs_pkey');
@@ -220,9 +238,9 @@ select throws_ok(
 
 -- ── ON DELETE CASCADE from agencies ──────────────────────────────────────────────────
 insert into public.agencies (id, name) values ('000a0000-0000-4000-8000-000000000003', 'Doomed agency');
-insert into public.historical_sync_jobs (id, agency_id, date_to, status) values
-  ('000c0000-0000-4000-8000-000000000031', '000a0000-0000-4000-8000-000000000003', '2026-01-31Z', 'completed'),
-  ('000c0000-0000-4000-8000-000000000032', '000a0000-0000-4000-8000-000000000003', '2026-02-28Z', 'pending');
+insert into public.historical_sync_jobs (id, agency_id, date_to, status, completed_at) values
+  ('000c0000-0000-4000-8000-000000000031', '000a0000-0000-4000-8000-000000000003', '2026-01-31Z', 'completed', '2026-02-01Z'),
+  ('000c0000-0000-4000-8000-000000000032', '000a0000-0000-4000-8000-000000000003', '2026-02-28Z', 'pending', null);
 select is(
   (select count(*)::int from public.historical_sync_jobs where agency_id = '000a0000-0000-4000-8000-000000000003'),
   2, 'the doomed agency has 2 jobs before it is deleted');
@@ -290,24 +308,24 @@ select throws_ok(
   '23505', 'duplicate key value violates unique constraint "uq_sync_jobs_one_active_per_agency"',
   'an in_progress job beside a pending one violates uq_sync_jobs_one_active_per_agency');
 select lives_ok(
-  $$ insert into public.historical_sync_jobs (agency_id, date_to, status) values
-       ('000a0000-0000-4000-8000-000000000004', '2026-02-28Z', 'completed'),
-       ('000a0000-0000-4000-8000-000000000004', '2026-03-31Z', 'completed'),
-       ('000a0000-0000-4000-8000-000000000004', '2026-04-30Z', 'failed'),
-       ('000a0000-0000-4000-8000-000000000004', '2026-05-31Z', 'cancelled') $$,
+  $$ insert into public.historical_sync_jobs (agency_id, date_to, status, completed_at) values
+       ('000a0000-0000-4000-8000-000000000004', '2026-02-28Z', 'completed', '2026-03-01Z'),
+       ('000a0000-0000-4000-8000-000000000004', '2026-03-31Z', 'completed', '2026-04-01Z'),
+       ('000a0000-0000-4000-8000-000000000004', '2026-04-30Z', 'failed', '2026-05-01Z'),
+       ('000a0000-0000-4000-8000-000000000004', '2026-05-31Z', 'cancelled', '2026-06-01Z') $$,
   'completed, failed and cancelled jobs sit beside an active one');
 select lives_ok(
   $$ insert into public.historical_sync_jobs (agency_id, date_to, status)
      values ('000a0000-0000-4000-8000-000000000002', '2026-02-28Z', 'in_progress') $$,
   'another agency may have its own active job at the same time');
-update public.historical_sync_jobs set status = 'completed'
+update public.historical_sync_jobs set status = 'completed', completed_at = '2026-02-01Z'
  where id = '000c0000-0000-4000-8000-000000000041';
 select lives_ok(
   $$ insert into public.historical_sync_jobs (agency_id, date_to, status)
      values ('000a0000-0000-4000-8000-000000000004', '2026-06-30Z', 'pending') $$,
   'once the active job completes, the agency may start a new one');
 select throws_ok(
-  $$ update public.historical_sync_jobs set status = 'in_progress'
+  $$ update public.historical_sync_jobs set status = 'in_progress', completed_at = null
       where id = '000c0000-0000-4000-8000-000000000041' $$,
   '23505', 'duplicate key value violates unique constraint "uq_sync_jobs_one_active_per_agency"',
   'reactivating a finished job beside an active one violates uq_sync_jobs_one_active_per_agency');

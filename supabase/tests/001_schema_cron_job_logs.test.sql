@@ -1,4 +1,4 @@
--- cron_job_logs exists exactly as /shared/seed/sync-tables.txt specifies it.
+-- cron_job_logs exists exactly as docs/ARCHITECTURE.md §4 specifies it.
 begin;
 create extension if not exists pgtap with schema extensions;
 select plan(47);
@@ -68,8 +68,9 @@ select throws_ok(
 select is(
   (select array_agg(conname::text || ' ' || pg_get_constraintdef(oid) order by conname) from pg_constraint
     where conrelid = 'public.cron_job_logs'::regclass),
-  array['cron_job_logs_pkey PRIMARY KEY (id)'],
-  'cron_job_logs has exactly one constraint, cron_job_logs_pkey, the primary key on id');
+  array['cron_job_logs_pkey PRIMARY KEY (id)',
+        'cron_job_logs_status_valid CHECK ((status = ANY (ARRAY[''running''::text, ''completed''::text, ''failed''::text])))'],
+  'cron_job_logs has the seed''s primary key on id and the named check cron_job_logs_status_valid');
 select col_is_pk('public', 'cron_job_logs', 'id', 'id is the primary key');
 select throws_ok(
   $$ insert into public.cron_job_logs (id, job_name)

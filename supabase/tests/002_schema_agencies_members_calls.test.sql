@@ -1,4 +1,4 @@
--- agencies, agency_members and calls as DESIGN.md §4 describes them.
+-- agencies, agency_members and calls as docs/ARCHITECTURE.md §4 describes them.
 begin;
 create extension if not exists pgtap with schema extensions;
 select plan(91);
@@ -115,7 +115,7 @@ select columns_are('public', 'calls', array[
   'id', 'agency_id', 'ultravox_call_id', 'ultravox_agent_id', 'created_at', 'joined_at', 'ended_at',
   'end_reason', 'duration_seconds', 'billed_duration_seconds', 'short_summary', 'summary',
   'recording_enabled', 'metadata', 'raw', 'source', 'historical_sync_job_id', 'imported_at'
-], 'calls has exactly the 18 columns of DESIGN §4');
+], 'calls has exactly the 18 columns of docs/ARCHITECTURE.md §4');
 
 select col_type_is('public', 'calls', c.col, c.typ, format('calls.%s is %s', c.col, c.typ))
   from (values
@@ -160,8 +160,8 @@ select results_eq(
 insert into public.agencies (id, name) values
   ('002a0000-0000-4000-8000-000000000003', 'Calls agency three'),
   ('002a0000-0000-4000-8000-000000000004', 'Calls agency four');
-insert into public.historical_sync_jobs (id, agency_id, date_to, status) values
-  ('002c0000-0000-4000-8000-000000000003', '002a0000-0000-4000-8000-000000000003', '2026-01-31Z', 'completed');
+insert into public.historical_sync_jobs (id, agency_id, date_to, status, completed_at) values
+  ('002c0000-0000-4000-8000-000000000003', '002a0000-0000-4000-8000-000000000003', '2026-01-31Z', 'completed', '2026-02-01Z');
 insert into public.calls (agency_id, ultravox_call_id, created_at, raw, source, historical_sync_job_id) values
   ('002a0000-0000-4000-8000-000000000003', '002e0000-0000-4000-8000-000000000001',
    '2026-01-15T10:20:30.123456Z', '{"callId": "002e0000-0000-4000-8000-000000000001"}', 'historical_sync',

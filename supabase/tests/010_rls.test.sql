@@ -4,7 +4,7 @@
 -- JWT claims as request.jwt.claims.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(90);
+select plan(92);
 
 -- ── fixtures (as postgres) ──────────────────────────────────────────────────────────
 -- Agency 1: member U1 and admin U4, 2 jobs, 3 calls. Agency 2: owner U2, 1 job, 2 calls.
@@ -21,10 +21,10 @@ insert into public.agency_members (agency_id, user_id, role) values
   ('010a0000-0000-4000-8000-000000000001', '010b0000-0000-4000-8000-000000000001', 'member'),
   ('010a0000-0000-4000-8000-000000000001', '010b0000-0000-4000-8000-000000000004', 'admin'),
   ('010a0000-0000-4000-8000-000000000002', '010b0000-0000-4000-8000-000000000002', 'owner');
-insert into public.historical_sync_jobs (id, agency_id, date_to, status) values
-  ('010c0000-0000-4000-8000-000000000011', '010a0000-0000-4000-8000-000000000001', '2026-01-31Z', 'completed'),
-  ('010c0000-0000-4000-8000-000000000012', '010a0000-0000-4000-8000-000000000001', '2026-02-28Z', 'pending'),
-  ('010c0000-0000-4000-8000-000000000021', '010a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'in_progress');
+insert into public.historical_sync_jobs (id, agency_id, date_to, status, completed_at) values
+  ('010c0000-0000-4000-8000-000000000011', '010a0000-0000-4000-8000-000000000001', '2026-01-31Z', 'completed', '2026-02-01Z'),
+  ('010c0000-0000-4000-8000-000000000012', '010a0000-0000-4000-8000-000000000001', '2026-02-28Z', 'pending', null),
+  ('010c0000-0000-4000-8000-000000000021', '010a0000-0000-4000-8000-000000000002', '2026-01-31Z', 'in_progress', null);
 insert into public.historical_sync_job_leases (job_id, holder, expires_at) values
   ('010c0000-0000-4000-8000-000000000021', '010d0000-0000-4000-8000-000000000001', '2026-01-01Z');
 insert into public.calls (agency_id, ultravox_call_id, created_at, raw, source, historical_sync_job_id) values
@@ -213,7 +213,8 @@ select r.role, f.fn, f.stmt
    (11, 'renew_sync_lease', $q$ select * from public.renew_sync_lease('010c0000-0000-4000-8000-000000000021', '010d0000-0000-4000-8000-000000000001', 3600) $q$),
    (12, 'complete_cron_log', $q$ select * from public.complete_cron_log('010f0000-0000-4000-8000-000000000001', 'completed') $q$),
    (13, 'dispatch_historical_sync', $q$ select public.dispatch_historical_sync() $q$),
-   (14, 'cleanup_cron_job_logs', $q$ select public.cleanup_cron_job_logs() $q$)
+   (14, 'cleanup_cron_job_logs', $q$ select public.cleanup_cron_job_logs() $q$),
+   (15, 'sync_job_is_claimable', $q$ select public.sync_job_is_claimable(null::public.historical_sync_jobs, null::public.historical_sync_job_leases, now()) $q$)
  ) as f(n, fn, stmt)
  order by r.n, f.n;
 grant select on rls_calls to anon, authenticated;

@@ -1,7 +1,8 @@
--- create_sync_job: inserts a pending job; empty while the agency has an active one.
+-- create_sync_job: inserts a pending job and its engine state (what started it); empty while the
+-- agency has an active one.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(21);
+select plan(27);
 
 insert into public.agencies (id, name) values
   ('020a0000-0000-4000-8000-000000000001', 'Create agency one'),
@@ -25,11 +26,13 @@ select is(
   (select to_char(date_to at time zone 'UTC', 'HH24:MI:SS.US') from public.historical_sync_jobs
     where agency_id = '020a0000-0000-4000-8000-000000000001'),
   '23:59:59.999999', 'date_to is stored to the microsecond');
-select is(
-  (select count(*)::int from public.historical_sync_job_leases l
-     join public.historical_sync_jobs j on j.id = l.job_id
-    where j.agency_id = '020a0000-0000-4000-8000-000000000001'),
-  0, 'creating a job takes no lease');
+select results_eq(
+  $$ select l.holder, l.expires_at, l.failed_attempts, l.not_before, l.trigger
+       from public.historical_sync_job_leases l
+       join public.historical_sync_jobs j on j.id = l.job_id
+      where j.agency_id = '020a0000-0000-4000-8000-000000000001' $$,
+  $$ values (null::uuid, null::timestamptz, 0, null::timestamptz, 'user') $$,
+  'creating a job inserts exactly 1 engine-state row, with no lease, 0 attempts, no not_before, trigger user (the default)');
 
 select is_empty(
   $$ select * from public.create_sync_job('020a0000-0000-4000-8000-000000000001', null, '2026-03-31Z', 100,
@@ -38,6 +41,11 @@ select is_empty(
 select is(
   (select count(*)::int from public.historical_sync_jobs where agency_id = '020a0000-0000-4000-8000-000000000001'),
   1, 'and agency one still has exactly 1 job');
+select is(
+  (select count(*)::int from public.historical_sync_job_leases l
+     join public.historical_sync_jobs j on j.id = l.job_id
+    where j.agency_id = '020a0000-0000-4000-8000-000000000001'),
+  1, 'and exactly 1 engine-state row: the refused create inserted none');
 
 update public.historical_sync_jobs set status = 'in_progress', started_at = '2026-02-01T08:01:00Z'
  where agency_id = '020a0000-0000-4000-8000-000000000001';
@@ -111,11 +119,39 @@ select is(
 
 select ok(
   (select prosecdef and proconfig = array['search_path=""'] from pg_proc
-    where oid = 'public.create_sync_job(uuid, timestamptz, timestamptz, integer, timestamptz)'::regprocedure),
+    where oid = 'public.create_sync_job(uuid, timestamptz, timestamptz, integer, timestamptz, text)'::regprocedure),
   'create_sync_job is security definer with an empty search_path');
 select function_privs_are('public', 'create_sync_job',
-  array['uuid', 'timestamp with time zone', 'timestamp with time zone', 'integer', 'timestamp with time zone'],
+  array['uuid', 'timestamp with time zone', 'timestamp with time zone', 'integer', 'timestamp with time zone', 'text'],
   'service_role', array['EXECUTE'], 'service_role may execute create_sync_job');
+
+-- p_trigger: what started the job, 'user' or 'schedule'; nothing else is stored.
+insert into public.agencies (id, name) values
+  ('020a0000-0000-4000-8000-000000000005', 'Create agency five'),
+  ('020a0000-0000-4000-8000-000000000006', 'Create agency six');
+select is(
+  (select count(*)::int from public.create_sync_job('020a0000-0000-4000-8000-000000000005', null,
+     '2026-03-31Z', 100, '2026-02-01T11:00:00Z', 'schedule')),
+  1, 'create_sync_job with p_trigger schedule creates the job');
+select results_eq(
+  $$ select l.trigger, l.holder, l.failed_attempts from public.historical_sync_job_leases l
+       join public.historical_sync_jobs j on j.id = l.job_id
+      where j.agency_id = '020a0000-0000-4000-8000-000000000005' $$,
+  $$ values ('schedule', null::uuid, 0) $$,
+  'and stores trigger schedule beside it, with no lease and 0 attempts');
+select is(
+  (select l.trigger from public.historical_sync_job_leases l
+     join public.historical_sync_jobs j on j.id = l.job_id
+    where j.agency_id = '020a0000-0000-4000-8000-000000000004'),
+  'user', 'a job created without p_trigger (agency four) has trigger user');
+select throws_ok(
+  $$ select * from public.create_sync_job('020a0000-0000-4000-8000-000000000006', null, '2026-03-31Z', 100,
+                                          '2026-02-01T11:00:00Z', 'cron') $$,
+  '23514', 'new row for relation "historical_sync_job_leases" violates check constraint "sync_job_leases_trigger_valid"',
+  'create_sync_job with p_trigger cron raises sync_job_leases_trigger_valid');
+select is(
+  (select count(*)::int from public.historical_sync_jobs where agency_id = '020a0000-0000-4000-8000-000000000006'),
+  0, 'and the refused create left agency six without a job (job and state are one statement)');
 
 select * from finish();
 rollback;

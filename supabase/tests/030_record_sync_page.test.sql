@@ -3,7 +3,7 @@
 -- bounds inclusive at microsecond precision; completion at the end of the walk or the cap.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(52);
+select plan(54);
 
 -- ── helpers ─────────────────────────────────────────────────────────────────────────
 -- Call ids of this file: 030e0000-0000-4000-8000-<12 digits>.
@@ -63,7 +63,7 @@ select results_eq(
       pg_temp.uv(1, 1002, '2026-01-29T00:00:00Z'),
       pg_temp.uv(3, 1003, '2026-01-28T00:00:00Z')),
     jsonb_build_array(jsonb_build_object('ord', 2, 'call_id', pg_temp.cid(1099), 'reason', 'created is not a date-time'))),
-  $$ values ('in_progress'::public.sync_job_status, 4, 3, 0, 1, null::int, 3, 0, 1) $$,
+  $$ values ('in_progress'::public.sync_job_status, 4, 3, 0, 1, null::int, 3, 0, 1, 0) $$,
   'page 1 of job 1 imports 3 calls and fails 1: processed 4 = 3 + 0 + 1, still in progress');
 select results_eq(
   format($$ select cursor, total_calls, last_activity_at, completed_at, error_message, last_error_at
@@ -103,7 +103,7 @@ select results_eq(
     pg_temp.job(1),
     jsonb_build_array(pg_temp.uv(0, 1004, '2026-01-27T00:00:00Z'), pg_temp.uv(1, 9001, '2026-01-10T00:00:00Z'),
                       pg_temp.uv(2, 1002, '2026-01-29T00:00:00Z'), pg_temp.uv(3, 1005, '2026-01-26T00:00:00Z'))),
-  $$ values ('in_progress'::public.sync_job_status, 8, 5, 2, 1, 10, 2, 2, 0) $$,
+  $$ values ('in_progress'::public.sync_job_status, 8, 5, 2, 1, 10, 2, 2, 0, 0) $$,
   'page 2 imports 2 and skips 2 (one held by another agency, one already imported): processed 8 = 5 + 2 + 1; total taken as 10');
 select results_eq(
   format($$ select agency_id, historical_sync_job_id, source from public.calls where ultravox_call_id = %L $$, pg_temp.cid(9001)),
@@ -115,19 +115,28 @@ select results_eq(
   $$ values (true, '2026-02-01T10:00:05Z'::timestamptz) $$,
   'a page without failures leaves error_message and last_error_at from page 1');
 
--- Fenced attempts at T3 = 10:00:15 change nothing.
-select is_empty(
-  format($$ select * from public.record_sync_page(%L, '030d0000-0000-4000-8000-000000000001', 'c1', 'c9',
-              %L::jsonb, %L::jsonb, 99, 120, '2026-02-01T10:00:15Z') $$,
-    pg_temp.job(1), jsonb_build_array(pg_temp.uv(0, 1006, '2026-01-25T00:00:00Z')),
-    jsonb_build_array(jsonb_build_object('ord', 1, 'call_id', 'x', 'reason', 'y'))),
-  'a page fenced on a stale cursor (c1, the job is at c2) returns no row');
+-- Fenced attempts at T3 = 10:00:15 store nothing; a fenced-out worker drops its own lease,
+-- never another holder's.
 select is_empty(
   format($$ select * from public.record_sync_page(%L, '030d0000-0000-4000-8000-000000000002', 'c2', 'c9',
               %L::jsonb, %L::jsonb, 99, 120, '2026-02-01T10:00:15Z') $$,
     pg_temp.job(1), jsonb_build_array(pg_temp.uv(0, 1006, '2026-01-25T00:00:00Z')),
     jsonb_build_array(jsonb_build_object('ord', 1, 'call_id', 'x', 'reason', 'y'))),
   'a page from H2, who does not hold the lease, returns no row');
+select results_eq(
+  format($$ select holder, expires_at from public.historical_sync_job_leases where job_id = %L $$, pg_temp.job(1)),
+  $$ values ('030d0000-0000-4000-8000-000000000001'::uuid, '2026-02-01T10:02:10Z'::timestamptz) $$,
+  'H2''s fenced page leaves H1''s lease as it was: another holder''s lease is never dropped');
+select is_empty(
+  format($$ select * from public.record_sync_page(%L, '030d0000-0000-4000-8000-000000000001', 'c1', 'c9',
+              %L::jsonb, %L::jsonb, 99, 120, '2026-02-01T10:00:15Z') $$,
+    pg_temp.job(1), jsonb_build_array(pg_temp.uv(0, 1006, '2026-01-25T00:00:00Z')),
+    jsonb_build_array(jsonb_build_object('ord', 1, 'call_id', 'x', 'reason', 'y'))),
+  'a page of H1 fenced on a moved cursor (c1, the job is at c2) returns no row');
+select results_eq(
+  format($$ select holder, expires_at, failed_attempts from public.historical_sync_job_leases where job_id = %L $$, pg_temp.job(1)),
+  $$ values (null::uuid, null::timestamptz, 0) $$,
+  'fenced out on the moved cursor, H1 dropped its own lease (attempts untouched)');
 select is(
   (select count(*)::int from public.calls where ultravox_call_id = pg_temp.cid(1006)),
   0, 'neither fenced page stored call 1006');
@@ -136,17 +145,18 @@ select results_eq(
               from public.historical_sync_jobs where id = %L $$, pg_temp.job(1)),
   $$ values ('c2', 8, 5, 2, 1, 10, '2026-02-01T10:00:10Z'::timestamptz) $$,
   'neither fenced page moved the cursor, the counters, total_calls or last_activity_at');
-select results_eq(
-  format($$ select holder, expires_at from public.historical_sync_job_leases where job_id = %L $$, pg_temp.job(1)),
-  $$ values ('030d0000-0000-4000-8000-000000000001'::uuid, '2026-02-01T10:02:10Z'::timestamptz) $$,
-  'neither fenced page touched H1''s lease');
+-- H1 claims job 1 again (an attempt) and goes on from c2.
+select is(
+  (select count(*)::int from public.claim_sync_jobs('030d0000-0000-4000-8000-000000000001', 1, 120,
+     pg_temp.job(1), '2026-02-01T10:00:15Z')),
+  1, 'the dropped lease makes job 1 claimable at once: H1 claims it again');
 
 -- Page 3, the last (next cursor null), at T3.
 select results_eq(
   format($$ select * from public.record_sync_page(%L, '030d0000-0000-4000-8000-000000000001', 'c2', null,
               %L::jsonb, '[]'::jsonb, 99, 120, '2026-02-01T10:00:15Z') $$,
     pg_temp.job(1), jsonb_build_array(pg_temp.uv(0, 1006, '2026-01-25T00:00:00Z'))),
-  $$ values ('completed'::public.sync_job_status, 9, 6, 2, 1, 10, 1, 0, 0) $$,
+  $$ values ('completed'::public.sync_job_status, 9, 6, 2, 1, 10, 1, 0, 0, 0) $$,
   'the last page (next cursor null) imports 1 and completes the job; total_calls stays 10, not 99');
 select results_eq(
   format($$ select cursor, completed_at, last_activity_at, error_message, last_error_at
@@ -158,7 +168,7 @@ select results_eq(
 select results_eq(
   format($$ select holder, expires_at, failed_attempts from public.historical_sync_job_leases where job_id = %L $$, pg_temp.job(1)),
   $$ values (null::uuid, null::timestamptz, 0) $$,
-  'completion releases the lease');
+  'completion releases the lease and resets the attempt the re-claim counted');
 select is_empty(
   format($$ select * from public.record_sync_page(%L, '030d0000-0000-4000-8000-000000000001', null, null,
               %L::jsonb, '[]'::jsonb, null, 120, '2026-02-01T10:00:20Z') $$,
@@ -201,13 +211,16 @@ select is(
   (select count(*)::int from public.calls where ultravox_call_id = pg_temp.cid(6001)),
   0, 'no call of the cancelled job''s page was stored');
 select results_eq(
-  format($$ select expires_at from public.historical_sync_job_leases where job_id = %L $$, pg_temp.job(6)),
-  $$ values ('2026-02-01T10:02:00Z'::timestamptz) $$,
-  'the fenced page did not renew the lease');
+  format($$ select holder, expires_at from public.historical_sync_job_leases where job_id = %L $$, pg_temp.job(6)),
+  $$ values (null::uuid, null::timestamptz) $$,
+  'the fenced page did not renew the lease: H1, fenced out by the cancel, dropped it');
 
 -- A lease past its expiry that nobody took over still belongs to its holder: the fence is the
 -- holder, not the clock.
 update public.historical_sync_jobs set status = 'in_progress', completed_at = null where id = pg_temp.job(6);
+update public.historical_sync_job_leases
+   set holder = '030d0000-0000-4000-8000-000000000001', expires_at = '2026-02-01T10:02:00Z'
+ where job_id = pg_temp.job(6);
 select results_eq(
   format($$ select status, imported_calls, page_imported from public.record_sync_page(%L,
               '030d0000-0000-4000-8000-000000000001', 'k1', 'k2', %L::jsonb, '[]'::jsonb, 5, 120,
@@ -231,7 +244,7 @@ select results_eq(
       pg_temp.uv(3, 9002, '2025-12-31T23:59:59.999999Z'),      -- held by agency 99, and before the range
       pg_temp.uv(4, 2004, '2026-01-01T00:00:00Z'),             -- exactly date_from
       pg_temp.uv(5, 2005, '2025-12-31T23:59:59.999999Z'))),    -- date_from - 1 µs
-  $$ values ('completed'::public.sync_job_status, 3, 3, 0, 0, 6, 3, 0, 0) $$,
+  $$ values ('completed'::public.sync_job_status, 3, 3, 0, 0, 6, 3, 0, 0, 0) $$,
   'of six calls, the three inside [date_from, date_to] are imported and counted; the three outside are not counted at all');
 select results_eq(
   format($$ select ultravox_call_id, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
@@ -250,7 +263,7 @@ select results_eq(
               %L::jsonb, '[]'::jsonb, null, 300, '2026-02-01T10:00:05Z') $$,
     pg_temp.job(3),
     jsonb_build_array(pg_temp.uv(0, 3002, '2026-02-01T00:00:00Z'), pg_temp.uv(1, 3001, '1970-01-01T00:00:00Z'))),
-  $$ values ('in_progress'::public.sync_job_status, 1, 1, 0, 0, null::int, 1, 0, 0) $$,
+  $$ values ('in_progress'::public.sync_job_status, 1, 1, 0, 0, null::int, 1, 0, 0, 0) $$,
   'with date_from null a call from 1970 is imported; the one after date_to is not counted');
 select results_eq(
   format($$ select holder, expires_at from public.historical_sync_job_leases where job_id = %L $$, pg_temp.job(3)),
@@ -269,7 +282,7 @@ select results_eq(
                       pg_temp.uv(5, 4004, '2026-01-17T00:00:00Z')),
     jsonb_build_array(jsonb_build_object('ord', 1, 'call_id', pg_temp.cid(4098), 'reason', 'bad one'),
                       jsonb_build_object('ord', 6, 'call_id', pg_temp.cid(4099), 'reason', 'bad two'))),
-  $$ values ('completed'::public.sync_job_status, 4, 2, 1, 1, 50, 2, 1, 1) $$,
+  $$ values ('completed'::public.sync_job_status, 4, 2, 1, 1, 50, 2, 1, 1, 0) $$,
   'max_calls 2: imports 4001 and 4003, skips 9001 without spending the cap, fails the invalid call before the cut, and completes');
 select results_eq(
   format($$ select ultravox_call_id from public.calls where historical_sync_job_id = %L order by ultravox_call_id $$, pg_temp.job(4)),
@@ -295,17 +308,18 @@ select results_eq(
               %L::jsonb, '[]'::jsonb, null, 120, '2026-02-01T10:00:05Z') $$,
     pg_temp.job(5),
     jsonb_build_array(pg_temp.uv(0, 5001, '2026-01-20T00:00:00Z'), pg_temp.uv(1, 5002, '2026-01-19T00:00:00Z'))),
-  $$ values ('in_progress'::public.sync_job_status, 2, 2, 0, 0, null::int, 2, 0, 0) $$,
+  $$ values ('in_progress'::public.sync_job_status, 2, 2, 0, 0, null::int, 2, 0, 0, 0) $$,
   'max_calls 3: after 2 imports, one short of the cap, the job is still in progress');
--- The next page repeats 5002 (the list moved): skipped, not counted against the cap.
+-- The next page repeats 5002 (the list moved). 5002 is the oldest call job 5 counted (its mark),
+-- so it is not counted again; and it does not spend the cap.
 select results_eq(
   format($$ select * from public.record_sync_page(%L, '030d0000-0000-4000-8000-000000000001', 'c1', 'c2',
               %L::jsonb, '[]'::jsonb, 40, 120, '2026-02-01T10:00:10Z') $$,
     pg_temp.job(5),
     jsonb_build_array(pg_temp.uv(0, 5002, '2026-01-19T00:00:00Z'), pg_temp.uv(1, 5003, '2026-01-18T00:00:00Z'),
                       pg_temp.uv(2, 5004, '2026-01-17T00:00:00Z'))),
-  $$ values ('completed'::public.sync_job_status, 4, 3, 1, 0, 40, 1, 1, 0) $$,
-  'the next page skips 5002, imports 5003 to reach exactly 3, and neither counts nor imports 5004');
+  $$ values ('completed'::public.sync_job_status, 3, 3, 0, 0, 40, 1, 0, 0, 0) $$,
+  'the next page does not count 5002 again (at the mark), imports 5003 to reach exactly 3, and neither counts nor imports 5004');
 select is(
   (select count(*)::int from public.calls where historical_sync_job_id = pg_temp.job(5)),
   3, 'job 5 stored exactly max_calls = 3 calls');
@@ -319,14 +333,14 @@ select results_eq(
               %L::jsonb, '[]'::jsonb, null, 120, '2026-02-01T10:00:05Z') $$,
     pg_temp.job(10),
     jsonb_build_array(pg_temp.uv(0, 10001, '2026-01-20T00:00:00Z'), pg_temp.uv(1, 10002, '2026-01-19T00:00:00Z'))),
-  $$ values ('completed'::public.sync_job_status, 2, 2, 0, 0, null::int, 2, 0, 0) $$,
+  $$ values ('completed'::public.sync_job_status, 2, 2, 0, 0, null::int, 2, 0, 0, 0) $$,
   'max_calls 2 reached by the page''s last call completes the job although a next cursor exists');
 
 -- ══ job 11: an empty last page ══════════════════════════════════════════════════════
 select results_eq(
   format($$ select * from public.record_sync_page(%L, '030d0000-0000-4000-8000-000000000001', null, null,
               null, null, 0, 120, '2026-02-01T10:00:05Z') $$, pg_temp.job(11)),
-  $$ values ('completed'::public.sync_job_status, 0, 0, 0, 0, 0, 0, 0, 0) $$,
+  $$ values ('completed'::public.sync_job_status, 0, 0, 0, 0, 0, 0, 0, 0, 0) $$,
   'an empty page (calls and invalid null) with no next cursor completes the job with zero counts and total 0');
 select results_eq(
   format($$ select error_message, last_error_at, completed_at from public.historical_sync_jobs where id = %L $$, pg_temp.job(11)),
@@ -338,7 +352,7 @@ select results_eq(
   format($$ select * from public.record_sync_page(%L, '030d0000-0000-4000-8000-000000000001', null, 'c1',
               '[]'::jsonb, %L::jsonb, null, 120, '2026-02-01T10:00:05Z') $$,
     pg_temp.job(12), jsonb_build_array(jsonb_build_object('ord', 0, 'call_id', null, 'reason', 'not an object'))),
-  $$ values ('in_progress'::public.sync_job_status, 1, 0, 0, 1, null::int, 0, 0, 1) $$,
+  $$ values ('in_progress'::public.sync_job_status, 1, 0, 0, 1, null::int, 0, 0, 1, 0) $$,
   'a page whose only object is invalid counts 1 failed and 1 processed');
 select is(
   (select error_message from public.historical_sync_jobs where id = pg_temp.job(12)),
