@@ -2,7 +2,7 @@
 // them: <SUPABASE_URL>/functions/v1/<name>. Configured only from the environment
 // (supabase/functions/_shared/config.ts). stdout carries exactly one line, once listening:
 // "Serving functions at <SUPABASE_URL>/functions/v1/"; everything else goes to stderr.
-import { config } from "../supabase/functions/_shared/platform/config.ts";
+import { config, databaseUrl } from "../supabase/functions/_shared/platform/config.ts";
 import { drainBackground } from "../supabase/functions/_shared/platform/background.ts";
 import { withCorsHeaders } from "../supabase/functions/_shared/http/cors.ts";
 import { errorBody } from "../supabase/functions/_shared/http/errors.ts";
@@ -137,7 +137,7 @@ export async function main(): Promise<void> {
   });
   let worker: PgNetWorker | null = null;
   if (await needsLocalPgNet(sql)) {
-    worker = startPgNetWorker(sql, {
+    worker = startPgNetWorker(databaseUrl(cfg), {
       onError: (e) => console.error(`[pg_net] ${e instanceof Error ? e.message : e}`),
     });
   }

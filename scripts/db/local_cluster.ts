@@ -12,8 +12,18 @@ export const DEBIAN_PACKAGES = [
   "libtap-parser-sourcehandler-pgtap-perl",
 ];
 
+/** The platform's superuser: it runs the bootstrap; everything else runs as `postgres`. */
+export const ADMIN_ROLE = "supabase_admin";
+
 export function dbUrl(): string {
   return Deno.env.get("SUPABASE_DB_URL") || LOCAL_DB_URL;
+}
+
+/** dbUrl() as supabase_admin (same host, database and password). */
+export function adminDbUrl(): string {
+  const url = new URL(dbUrl());
+  url.username = ADMIN_ROLE;
+  return url.toString();
 }
 
 export interface CommandResult {
@@ -35,10 +45,13 @@ export async function run(cmd: string, args: string[], opts: { quiet?: boolean }
   return result;
 }
 
-/** Runs SQL through psql (ON_ERROR_STOP), so files may use psql meta-commands. */
-export async function psql(args: string[], opts: { quiet?: boolean } = {}) {
+/**
+ * Runs SQL through psql (ON_ERROR_STOP), so files may use psql meta-commands; as `postgres`,
+ * or with `admin` as supabase_admin.
+ */
+export async function psql(args: string[], opts: { quiet?: boolean; admin?: boolean } = {}) {
   return await run("psql", [
-    dbUrl(),
+    opts.admin ? adminDbUrl() : dbUrl(),
     "--no-psqlrc",
     "--quiet",
     "--set",

@@ -27,18 +27,18 @@ begin
     execute format('drop schema %I cascade', s.nspname);
   end loop;
   drop schema if exists public cascade;
-  create schema public;
+  create schema public authorization pg_database_owner;
   comment on schema public is 'standard public schema';
-  grant all on schema public to postgres;
-  grant usage, create on schema public to public;
+  grant usage on schema public to public;
 end
 $$;
 `;
 
 export async function dbReset() {
   log(`resetting ${redact(dbUrl())}`);
-  await psql(["--command", EMPTY_DATABASE]);
-  await psql(["--file", BOOTSTRAP]);
+  // As the superuser: it owns what the platform owns. Migrations and seed run as postgres.
+  await psql(["--command", EMPTY_DATABASE], { admin: true });
+  await psql(["--file", BOOTSTRAP], { admin: true });
   log(`applying migrations and seed with ${SUPABASE_CLI} db push`);
   const r = await run("npx", [
     "--yes",

@@ -1,16 +1,19 @@
 // deno task db:start — installs what is missing, creates and starts the local cluster.
 // Idempotent: a running cluster is left alone, a stopped or killed one is restarted.
 import {
+  ADMIN_ROLE,
   canConnect,
   CLUSTER_NAME,
   DEBIAN_PACKAGES,
   log,
   PG_VERSION,
   PORT,
+  psql,
   run,
 } from "./local_cluster.ts";
 
-const CONF = `# Written by deno task db:start (docs/ARCHITECTURE.md §8): a local development cluster.
+const CONF =
+  `# Written by deno task db:start (docs/ARCHITECTURE.md §8): a local development cluster.
 listen_addresses = '127.0.0.1'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
@@ -99,6 +102,21 @@ async function startCluster() {
   }
 }
 
+/**
+ * The platform's superuser, supabase_admin, exists (docs/ARCHITECTURE.md §8). A new cluster
+ * has only `postgres` as its superuser, so the first start creates supabase_admin through
+ * it; db:reset then demotes postgres, as hosted.
+ */
+async function ensureAdminRole() {
+  const probe = ["--tuples-only", "--command", "select 1"];
+  if ((await psql(probe, { admin: true, quiet: true })).code === 0) return;
+  log(`creating the superuser ${ADMIN_ROLE} (postgres is demoted by db:reset, as hosted)`);
+  await psql([
+    "--command",
+    `create role ${ADMIN_ROLE} superuser createdb createrole replication bypassrls login`,
+  ]);
+}
+
 async function waitReady(timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -130,12 +148,11 @@ export async function dbStart() {
     await run("pg_ctlcluster", ["--skip-systemctl-redirect", PG_VERSION, CLUSTER_NAME, "restart"]);
     await waitReady();
   }
-  if (status === "online" && await canConnect()) {
-    log(`cluster ${PG_VERSION}/${CLUSTER_NAME} is running on 127.0.0.1:${PORT}`);
-    return;
+  if (!(status === "online" && await canConnect())) {
+    await startCluster();
+    await waitReady();
   }
-  await startCluster();
-  await waitReady();
+  await ensureAdminRole();
   log(`cluster ${PG_VERSION}/${CLUSTER_NAME} is running on 127.0.0.1:${PORT}`);
 }
 

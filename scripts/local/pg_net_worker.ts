@@ -1,57 +1,99 @@
-// The local stand-in for pg_net's background worker (docs/ARCHITECTURE.md §8): executes the rows of
-// net.http_request_queue as pg_net does — only committed requests are visible, each is
-// sent with its timeout_milliseconds, answered by one net._http_response row under the
-// same id, and removed from the queue. Hosted projects run the real pg_net instead.
-import type { Sql } from "../../supabase/functions/_shared/platform/db.ts";
+// The local stand-in for pg_net's background worker (docs/ARCHITECTURE.md §8), paced like the
+// real one (supabase/pg_net src/worker.c, src/core.c at 0.20):
+//   - one batch at a time, in one transaction: expired responses deleted, then up to
+//     `batchSize` (pg_net.batch_size, 200) committed requests taken off the queue in id order;
+//   - every request of the batch is sent at once, and the batch runs to completion (each
+//     request answered or timed out) before the queue is read again; a slow request holds
+//     back every request queued after it;
+//   - one net._http_response row per request under its id, inserted in the batch's
+//     transaction, so `created` is the batch's start and the rows appear together at commit;
+//   - responses older than `ttl` (pg_net.ttl, 6 hours) are deleted;
+//   - after a batch that did something the queue is read again at once (the real worker is
+//     woken by the commit of each net.http_post); with nothing to do it waits `pollMs`
+//     (about a second) before looking again.
+// Hosted projects run the real pg_net instead.
+import { connect, type Sql } from "../../supabase/functions/_shared/platform/db.ts";
 
 interface QueuedRequest {
   id: string;
   method: string;
   url: string;
-  headers: Record<string, string>;
+  headers: Record<string, string> | null;
   body: Uint8Array | null;
   timeout_milliseconds: number;
 }
 
+interface ResponseRow {
+  id: string;
+  status_code: number | null;
+  content_type: string | null;
+  headers: string | null;
+  content: string | null;
+  timed_out: boolean;
+  error_msg: string | null;
+}
+
 export interface PgNetWorker {
-  /** Resolves once every request taken so far has its response row. */
+  /** Resolves once the batch under way (if any) has committed its responses. */
   drain(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export function startPgNetWorker(sql: Sql, opts: {
+export interface PgNetWorkerOptions {
+  /** Wait between empty polls (default 1000 ms). */
   pollMs?: number;
+  /** Requests per batch (pg_net.batch_size, default 200). */
   batchSize?: number;
+  /** How long responses are kept (pg_net.ttl, default '6 hours'). */
+  ttl?: string;
   fetch?: typeof fetch;
   onError?: (e: unknown) => void;
-} = {}): PgNetWorker {
-  const pollMs = opts.pollMs ?? 200;
+}
+
+export const PG_NET_VERSION = "0.20.4";
+
+/**
+ * Starts the worker on a connection of its own (a batch holds it for as long as its slowest
+ * request), opened from `url`, or on `sql` when given one (tests).
+ */
+export function startPgNetWorker(
+  sqlOrUrl: Sql | string,
+  opts: PgNetWorkerOptions = {},
+): PgNetWorker {
+  const own = typeof sqlOrUrl === "string";
+  const sql = own ? connect(sqlOrUrl, { max: 1 }) : sqlOrUrl;
+  const pollMs = opts.pollMs ?? 1000;
   const batchSize = opts.batchSize ?? 200;
+  const ttl = opts.ttl ?? "6 hours";
   const doFetch = opts.fetch ?? fetch;
-  const inFlight = new Set<Promise<void>>();
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let current: Promise<void> = Promise.resolve();
 
-  async function execute(req: QueuedRequest) {
-    let row: Record<string, unknown>;
+  async function send(req: QueuedRequest): Promise<ResponseRow> {
+    const headers = new Headers(req.headers ?? {});
+    headers.set("User-Agent", `pg_net/${PG_NET_VERSION}`);
     try {
       const res = await doFetch(req.url, {
         method: req.method.toUpperCase(),
-        headers: req.headers,
+        headers,
         body: req.body && req.method.toUpperCase() !== "GET" ? new Uint8Array(req.body) : undefined,
         signal: AbortSignal.timeout(req.timeout_milliseconds),
       });
-      row = {
+      const content = await res.text();
+      return {
+        id: req.id,
         status_code: res.status,
         content_type: res.headers.get("content-type"),
-        headers: Object.fromEntries(res.headers),
-        content: await res.text(),
+        headers: JSON.stringify(Object.fromEntries(res.headers)),
+        content: content === "" ? null : content,
         timed_out: false,
         error_msg: null,
       };
     } catch (e) {
       const timedOut = e instanceof DOMException && e.name === "TimeoutError";
-      row = {
+      return {
+        id: req.id,
         status_code: null,
         content_type: null,
         headers: null,
@@ -64,43 +106,59 @@ export function startPgNetWorker(sql: Sql, opts: {
           : String(e),
       };
     }
-    await sql`
-      insert into net._http_response (id, status_code, content_type, headers, content, timed_out, error_msg)
-      values (${req.id}, ${row.status_code as number | null}, ${row.content_type as string | null},
-              ${row.headers ? JSON.stringify(row.headers) : null}::jsonb, ${row.content as
-      | string
-      | null},
-              ${row.timed_out as boolean}, ${row.error_msg as string | null})`;
   }
 
-  async function poll() {
-    if (stopped) return;
-    try {
-      // Taking a request deletes it from the queue in the same statement, as pg_net does.
-      const taken = await sql<QueuedRequest[]>`
-        delete from net.http_request_queue q
-         where q.id in (select id from net.http_request_queue order by id
-                         limit ${batchSize} for update skip locked)
+  /** One batch; true when it deleted or sent anything. */
+  async function batch(): Promise<boolean> {
+    return await sql.begin(async (tx) => {
+      const expired = await tx`
+        with rows as (
+          select ctid from net._http_response
+           where created < now() - ${ttl}::interval order by created limit ${batchSize})
+        delete from net._http_response r using rows where r.ctid = rows.ctid`;
+      const taken = await tx<QueuedRequest[]>`
+        with rows as (select id from net.http_request_queue order by id limit ${batchSize})
+        delete from net.http_request_queue q using rows where q.id = rows.id
         returning q.id, q.method, q.url, q.headers, q.body, q.timeout_milliseconds`;
-      for (const req of taken) {
-        const p = execute(req).catch((e) => opts.onError?.(e)).finally(() => inFlight.delete(p));
-        inFlight.add(p);
+      if (taken.length > 0) {
+        const rows = await Promise.all(taken.map(send));
+        await tx`
+          insert into net._http_response
+            (id, status_code, content_type, headers, content, timed_out, error_msg)
+          select r.id, r.status_code, r.content_type, r.headers::jsonb, r.content, r.timed_out,
+                 r.error_msg
+            from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) as r(
+              id bigint, status_code integer, content_type text, headers text, content text,
+              timed_out boolean, error_msg text)`;
       }
-    } catch (e) {
-      opts.onError?.(e);
-    }
-    if (!stopped) timer = setTimeout(poll, pollMs);
+      return taken.length > 0 || expired.count > 0;
+    });
   }
-  timer = setTimeout(poll, 0);
+
+  async function loop() {
+    if (stopped) return;
+    let busy = false;
+    current = (async () => {
+      try {
+        busy = await batch();
+      } catch (e) {
+        opts.onError?.(e);
+      }
+    })();
+    await current;
+    if (!stopped) timer = setTimeout(loop, busy ? 0 : pollMs);
+  }
+  timer = setTimeout(loop, 0);
 
   return {
     async drain() {
-      await Promise.all(inFlight);
+      await current;
     },
     async stop() {
       stopped = true;
       clearTimeout(timer);
-      await Promise.all(inFlight);
+      await current;
+      if (own) await sql.end({ timeout: 5 });
     },
   };
 }

@@ -1,10 +1,10 @@
 -- Row level security and privileges: members read their agency's rows, nobody but the
--- backend writes them, and backend-only tables, Vault, net and the SQL functions refuse
+-- backend writes them, and backend-only tables, Vault and the SQL functions refuse
 -- the API roles. Requests are simulated the way PostgREST makes them: the role, then the
 -- JWT claims as request.jwt.claims.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(92);
+select plan(93);
 
 -- ── fixtures (as postgres) ──────────────────────────────────────────────────────────
 -- Agency 1: member U1 and admin U4, 2 jobs, 3 calls. Agency 2: owner U2, 1 job, 2 calls.
@@ -154,7 +154,7 @@ select results_eq(
   $$ values ('pending', 2, 3, 'admin') $$,
   'after those attempts agency one still has its pending job, 2 jobs, 3 untouched calls and its admin');
 
--- ── backend-only tables, Vault and net refuse authenticated ─────────────────────────
+-- ── backend-only tables and Vault refuse authenticated; net is open, as hosted ─────────────────────────
 set local role authenticated;
 set local request.jwt.claims = '{"sub":"010b0000-0000-4000-8000-000000000002","role":"authenticated"}';
 select throws_ok($$ select * from public.cron_job_logs $$,
@@ -170,8 +170,14 @@ select throws_ok($$ select * from vault.secrets $$,
   '42501', 'permission denied for schema vault', 'authenticated cannot read vault.secrets');
 select throws_ok($$ select * from vault.decrypted_secrets $$,
   '42501', 'permission denied for schema vault', 'authenticated cannot read vault.decrypted_secrets');
-select throws_ok($$ select net.http_post('http://127.0.0.1:9/', '{}'::jsonb) $$,
-  '42501', 'permission denied for schema net', 'authenticated cannot queue an HTTP request through net');
+-- pg_net is open to everyone on the platform (PUBLIC may call net.http_post and use its
+-- tables); what keeps the processor's secret key away from users is Vault and our own
+-- functions, never net.
+select lives_ok($$ select net.http_post('http://127.0.0.1:9/', '{}'::jsonb) $$,
+  'authenticated may queue an HTTP request through net, as PUBLIC may on the platform');
+select throws_ok($$ select public.post_process_historical_sync('{}'::jsonb) $$,
+  '42501', 'permission denied for function post_process_historical_sync',
+  'authenticated cannot queue a processor request carrying the secret key');
 reset role;
 
 set local role anon;
