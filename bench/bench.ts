@@ -1,4 +1,4 @@
-// deno task bench — the performance figures of DESIGN §5 and issue 8, measured against the
+// deno task bench — the performance figures of docs/ARCHITECTURE.md §5 and issue 8, measured against the
 // real local Postgres and the stand-in Ultravox (in a process of its own). Writes
 // bench/results.json and regenerates docs/PERFORMANCE.md. Every figure is the median of
 // BENCH_RUNS runs (default 3) with its spread. Needs the database to itself: it pauses the
@@ -12,7 +12,11 @@ import {
   restoreCron,
   withCronPaused,
 } from "./database.ts";
-import { type FakeServerHandle, spawnFakeServer } from "./fake_server.ts";
+import {
+  spawnStandIn,
+  type StandInProcess,
+  type StandInSpec,
+} from "../tools/stand_in_ultravox/spawn.ts";
 import { measureIdleTick } from "./idle_tick.ts";
 import { importInSubprocess, type ImportOnceResult } from "./import_once.ts";
 import { measureBareWalk } from "./latency_bound.ts";
@@ -32,7 +36,7 @@ import {
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 3);
 const THROUGHPUT_CALLS = 50_000;
 const PAGE_SIZES = [100, 200] as const;
-/** SYNC_PAGE_SIZE's default (DESIGN §8): the latency and scale-out runs use it. */
+/** SYNC_PAGE_SIZE's default (docs/ARCHITECTURE.md §8): the latency and scale-out runs use it. */
 const DEFAULT_PAGE_SIZE = 100;
 const LATENCY_MS = 100;
 const LATENCY_CALLS = 5_000;
@@ -65,10 +69,10 @@ const settings: Settings = {
 const log = (message: string) => console.error(`[bench] ${message}`);
 
 async function withFake<T>(
-  spec: Parameters<typeof spawnFakeServer>[0],
-  fn: (fake: FakeServerHandle) => Promise<T>,
+  spec: StandInSpec,
+  fn: (fake: StandInProcess) => Promise<T>,
 ): Promise<T> {
-  const fake = await spawnFakeServer(spec);
+  const fake = await spawnStandIn(spec);
   try {
     return await fn(fake);
   } finally {

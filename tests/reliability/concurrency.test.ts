@@ -5,8 +5,7 @@
 // counters add up, and the page steps that succeeded are exactly the pages of the walks: the
 // fence never lets a page be recorded twice.
 import assert from "node:assert/strict";
-import type { FakeCall } from "../../tools/stand_in_ultravox/server.ts";
-import { type FakeUltravox, startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
+import { type FakeCall, fakeKey, startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
 import { TestDb } from "../support/db.ts";
 import { type ChildEvent, spawnProcessor } from "./support/child.ts";
 import {
@@ -27,7 +26,6 @@ import {
   waitFor,
   waitForLeaseExpiry,
 } from "./support/harness.ts";
-import { fakeKey, startKeyRouter } from "./support/key_router.ts";
 import { recordFigures } from "./support/results.ts";
 import { processHistoricalSync } from "../../supabase/functions/_shared/sync/processor.ts";
 
@@ -58,7 +56,6 @@ Deno.test("twelve workers racing over six agencies' jobs import every call once 
   const started = performance.now();
   await using db = await TestDb.open();
   const restoreCron = await pauseCron(db.sql);
-  const fakes: FakeUltravox[] = [];
   try {
     // Six accounts; the fifth shares 15 calls with the fourth (a call another agency holds
     // is skipped, never duplicated); the sixth job is capped at 35 calls.
@@ -72,16 +69,20 @@ Deno.test("twelve workers racing over six agencies' jobs import every call once 
       seen: i === 5 ? calls.slice(0, 35) : calls,
       heldElsewhere: i === 3 || i === 4 ? sharedIds : undefined,
     }));
-    for (const plan of plans) {
-      fakes.push(await startFakeUltravox({ calls: plan.calls, apiKey: fakeKey(), latencyMs: 15 }));
-    }
-    await using router = startKeyRouter(fakes);
+    // One stand-in for the six accounts, told apart by their keys as Ultravox does.
+    const [first, ...rest] = plans.map((plan) => ({
+      calls: plan.calls,
+      apiKey: fakeKey(),
+      latencyMs: 15,
+    }));
+    await using fake = await startFakeUltravox({ ...first, accounts: rest });
+    const fakes = fake.accounts;
     const jobIds: string[] = [];
     for (const [i, plan] of plans.entries()) {
       const agency = await db.createAgency({ ultravoxKey: fakes[i].apiKey! });
       jobIds.push(await createJob(db.sql, agency.id, { maxCalls: plan.maxCalls }));
     }
-    const config = syncConfig(router.baseUrl, {
+    const config = syncConfig(fake.baseUrl, {
       SYNC_PAGE_SIZE: PAGE,
       SYNC_LEASE_SECONDS: 1,
       SYNC_MAX_PAGES_PER_RUN: 2,
@@ -202,7 +203,6 @@ Deno.test("twelve workers racing over six agencies' jobs import every call once 
     assert.ok(requests >= walkPages);
     for (const exit of exits) assert.equal(exit.code, 0, exit.stderr);
   } finally {
-    for (const fake of fakes) await fake.close();
     await restoreCron();
   }
 });

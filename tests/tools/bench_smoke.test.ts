@@ -4,13 +4,13 @@
 import assert from "node:assert/strict";
 import { measureCeiling } from "../../bench/ceiling.ts";
 import { benchSql, deleteAgencies, withCronPaused } from "../../bench/database.ts";
-import { spawnFakeServer } from "../../bench/fake_server.ts";
 import { measureIdleTick } from "../../bench/idle_tick.ts";
 import { importInSubprocess } from "../../bench/import_once.ts";
 import { measurePageStep } from "../../bench/page_step.ts";
 import { renderReport } from "../../bench/report.ts";
 import { type Results, type Settings, summarize } from "../../bench/summary.ts";
 import { machineFacts } from "../../bench/machine.ts";
+import { spawnStandIn } from "../../tools/stand_in_ultravox/spawn.ts";
 
 const CALLS = 400;
 const PAGE_SIZE = 100;
@@ -19,7 +19,7 @@ const KEY = "bench-smoke-key";
 
 Deno.test("the bench, in miniature: 400 calls in 4 page steps of one statement each", async () => {
   const sql = benchSql();
-  const fake = await spawnFakeServer({
+  const fake = await spawnStandIn({
     accounts: [{ apiKey: KEY, seed: SEED, count: CALLS }],
     latencyMs: 0,
     maxPageSize: PAGE_SIZE,

@@ -1,9 +1,12 @@
 // Realistic Ultravox accounts for tests and benchmarks, the same for the same seed.
 //
-// Shapes follow shared/ULTRAVOX.md: microsecond UTC timestamps, "27s"-style durations, every
+// Shapes follow docs/ULTRAVOX.md: microsecond UTC timestamps, "27s"-style durations, every
 // end reason (unjoined calls have no joined, billedDuration or summaries), some calls without an
-// agent, config fields echoed back that the importer only keeps in `raw`.
+// agent, config fields echoed back that the importer only keeps in `raw`. With `quirks`, also
+// what the vendor warns about: calls still running, end reasons newer than the importer knows,
+// unknown fields, an agentId that is not a uuid, auto_delete retention.
 
+import { FUTURE_END_REASON } from "./bad_objects.ts";
 import type { FakeCall } from "./server.ts";
 
 export interface AccountOptions {
@@ -13,7 +16,25 @@ export interface AccountOptions {
   days?: number;
   end?: string;
   agents?: number;
+  /**
+   * The newest 0.5% of the calls (at least one) still running (ended null, billing pending),
+   * and among the others about 1% with FUTURE_END_REASON, 1% with an agentId that is not a
+   * uuid (and no agent), 5% with fields the schema does not list, 3% with
+   * `retentionPolicy: "auto_delete"`. Drawn from a PRNG of their own, so the calls are
+   * otherwise those of the same seed without quirks.
+   */
+  quirks?: boolean;
 }
+
+/** An Ultravox-shaped API key: 8 characters, a dot, 32 characters; from `rand` if given. */
+export function fakeKey(rand?: () => number): string {
+  const draw = rand ?? (() => crypto.getRandomValues(new Uint32Array(1))[0] / 2 ** 32);
+  const chars = Array.from({ length: 40 }, () => KEY_CHARS[Math.floor(draw() * KEY_CHARS.length)])
+    .join("");
+  return `${chars.slice(0, 8)}.${chars.slice(8)}`;
+}
+
+const KEY_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 export const END_REASONS = [
   "hangup",
@@ -85,7 +106,38 @@ export function generateAccount(opts: AccountOptions): FakeCall[] {
     b.createdMicros - a.createdMicros ||
     (a.call.callId < b.call.callId ? 1 : a.call.callId > b.call.callId ? -1 : 0)
   );
-  return calls.map((c) => c.call);
+  const result = calls.map((c) => c.call);
+  if (opts.quirks) addQuirks(result, mulberry32(seed ^ 0x5eed_0dd5));
+  return result;
+}
+
+function addQuirks(calls: FakeCall[], rand: () => number): void {
+  const running = Math.max(1, Math.round(calls.length * 0.005));
+  calls.forEach((call, i) => {
+    if (i < running) {
+      Object.assign(call, {
+        ended: null,
+        endReason: null,
+        billedDuration: null,
+        billingStatus: "BILLING_STATUS_PENDING",
+        shortSummary: null,
+        summary: null,
+      });
+    } else {
+      const r = rand();
+      if (r < 0.01 && call.joined !== null && call.endReason !== null) {
+        call.endReason = FUTURE_END_REASON;
+      } else if (r < 0.02 && call.agentId !== null) {
+        call.agentId = `agent-legacy-${Math.floor(rand() * 1000)}`;
+        call.agent = null;
+      }
+    }
+    if (rand() < 0.05) {
+      call.callStageCount = 1 + Math.floor(rand() * 3);
+      call.vadProvider = { name: "silero", version: "5" };
+    }
+    if (rand() < 0.03) call.retentionPolicy = "auto_delete";
+  });
 }
 
 interface Drawn {

@@ -1,15 +1,39 @@
-// `deno run -A scripts/local/stand_in_ultravox.ts [calls]` — the stand-in Ultravox on a
-// fixed local port with a deterministic account, for trying the functions by hand.
-// Prints the ULTRAVOX_API_BASE to give `deno task serve` and the account's API key.
-import { DEFAULT_API_KEY, startFakeUltravox } from "./server.ts";
+// The stand-in Ultravox's command line (docs/ULTRAVOX.md for what it serves).
+//
+//   deno run -A tools/stand_in_ultravox/main.ts [calls]
+//     By hand: one deterministic account of `calls` calls (default 2000) over the last 90 days
+//     on the fixed port 54329; prints the ULTRAVOX_API_BASE to give `deno task serve` and the
+//     account's API key. Stops on Ctrl-C.
+//
+//   deno run -A tools/stand_in_ultravox/main.ts --spec '<StandInSpec as JSON>'
+//     For another process (spawn.ts): serves the spec's accounts on one server, prints one line
+//     `{"baseUrl": "http://127.0.0.1:<port>/api"}` once it serves, and runs until stdin closes.
 import { generateAccount } from "./accounts.ts";
+import { DEFAULT_API_KEY, startFakeUltravox } from "./server.ts";
+import { serveSpec, type StandInSpec } from "./spec.ts";
 
 export const STAND_IN_PORT = 54329;
 
-if (import.meta.main) {
-  const count = Number(Deno.args[0] ?? "2000");
+/** The JSON after `--spec` (or in `--spec=…`), or null when the arguments name none. */
+export function specArgument(args: string[]): string | null {
+  const i = args.indexOf("--spec");
+  if (i >= 0) return args[i + 1] ?? "";
+  return args.find((a) => a.startsWith("--spec="))?.slice("--spec=".length) ?? null;
+}
+
+async function serveBySpec(text: string): Promise<never> {
+  const fake = await serveSpec(JSON.parse(text) as StandInSpec);
+  console.log(JSON.stringify({ baseUrl: fake.baseUrl }));
+  // Serve until the parent closes our stdin (or goes away).
+  for await (const _ of Deno.stdin.readable) { /* nothing is sent; wait for EOF */ }
+  await fake.close();
+  Deno.exit(0);
+}
+
+async function serveByHand(arg: string | undefined): Promise<void> {
+  const count = Number(arg ?? "2000");
   if (!Number.isInteger(count) || count < 1) {
-    console.error("usage: stand_in_ultravox.ts [number of calls, default 2000]");
+    console.error("usage: main.ts [number of calls, default 2000] | main.ts --spec '<json>'");
     Deno.exit(2);
   }
   const end = new Date(Date.now() - 3600_000).toISOString();
@@ -26,4 +50,10 @@ if (import.meta.main) {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+}
+
+if (import.meta.main) {
+  const spec = specArgument(Deno.args);
+  if (spec !== null) await serveBySpec(spec);
+  else await serveByHand(Deno.args[0]);
 }

@@ -1,9 +1,27 @@
-// A stand-in for the Ultravox REST API (GET /api/calls), faithful to shared/ULTRAVOX.md, with
-// faults a test queues per request: slow answers, 429/5xx with Retry-After, dropped connections,
-// cut or mangled bodies, invalid call objects, calls arriving mid-walk.
-//
-// It keeps its own date arithmetic (Date.parse for the seconds, the digits for the fraction)
-// instead of reusing call.ts, so a bug there cannot hide behind the same bug here.
+// A stand-in for the Ultravox REST API, faithful to docs/ULTRAVOX.md: GET /api/calls and
+// GET /api/deleted_calls for several accounts on one server, told apart by X-API-Key as Ultravox
+// does, paged the way Django REST Framework's CursorPagination pages (see pagination.ts).
+// Calls change after they are listed (updateCall, deleteCall, auto_delete retention), and a test
+// queues faults per account: slow answers, 429/5xx with Retry-After, dropped connections, cut or
+// mangled bodies, invalid or odd call objects, calls arriving mid-walk.
+
+import { DEFAULT_BAD_CREATED, invalidCall, oddCall } from "./bad_objects.ts";
+import { fakeKey } from "./accounts.ts";
+import {
+  type Cursor,
+  decodeCursor,
+  encodeCursor,
+  type Entry,
+  Listing,
+  type ListPage,
+  type ListQuery,
+  readPageSize,
+} from "./pagination.ts";
+import { isoOfMicros, microsOf } from "./time.ts";
+
+export { FUTURE_END_REASON, INVALID_CALL_DEFECTS, ODD_CALL_FIELDS } from "./bad_objects.ts";
+export { fakeKey } from "./accounts.ts";
+export { microsOf } from "./time.ts";
 
 export interface FakeCall {
   callId: string;
@@ -21,7 +39,25 @@ export interface FakeCall {
   recordingEnabled?: boolean;
   maxDuration?: string;
   joinTimeout?: string;
+  retentionPolicy?: string | null;
   [field: string]: unknown;
+}
+
+/** What a call's fields become; `callId` and `created` never change. */
+export type CallPatch = { [field: string]: unknown; callId?: never; created?: never };
+
+/** A tombstone of GET /api/deleted_calls. */
+export interface DeletedCall {
+  callId: string;
+  accountId: string;
+  created: string;
+  deletionTime: string;
+  joined: string | null;
+  ended: string | null;
+  maxDuration: string | null;
+  endReason: string | null;
+  recordingEnabled: boolean;
+  hadSummary: boolean;
 }
 
 /** What the next request(s) get instead of, or on top of, a normal answer. */
@@ -44,8 +80,14 @@ export type Fault =
   | { kind: "truncated" }
   /** 200 with a body that is not a calls page (default: an HTML error page). */
   | { kind: "malformed"; body?: string; contentType?: string }
-  /** `count` invalid call objects mixed into the page (see INVALID_CALL_DEFECTS). */
+  /**
+   * `count` objects that cannot be stored (INVALID_CALL_DEFECTS), mixed into this one page of
+   * /api/calls on top of its calls. Not part of the account: `total` and later walks do not
+   * see them (addInvalidCalls makes lasting ones).
+   */
   | { kind: "invalidCalls"; count: number }
+  /** The same with storable calls with odd fields (ODD_CALL_FIELDS); addOddCalls makes lasting ones. */
+  | { kind: "oddCalls"; count: number }
   /** These calls exist from this request on (new calls arriving during a walk). */
   | { kind: "addCalls"; calls: FakeCall[] };
 
@@ -53,7 +95,7 @@ export type Fault =
 export type FaultSpec = Fault & { times?: number; latencyMs?: number };
 
 export interface RecordedRequest {
-  /** 1 for the first request this server received. */
+  /** 1 for the first request this account's log recorded. */
   n: number;
   method: string;
   path: string;
@@ -61,6 +103,7 @@ export interface RecordedRequest {
   search: string;
   query: Record<string, string>;
   keyPresent: boolean;
+  /** The key was the account's current one. */
   keyOk: boolean;
   /** Date.now() on arrival. */
   at: number;
@@ -102,17 +145,27 @@ export class FaultQueue {
   }
 }
 
-export interface FakeUltravoxOptions {
+export interface FakeAccountOptions {
+  /** DEFAULT_API_KEY for a server's first account, fakeKey() for the others. */
   apiKey?: string;
+  /** The accountId of its tombstones; a random uuid by default. */
+  accountId?: string;
+  /** Tied calls (same `created`) are listed in the order given. */
   calls?: FakeCall[];
-  /** Larger pageSize values are served this many calls. */
+  deletedCalls?: DeletedCall[];
+  /** Added to every request of this account. */
+  latencyMs?: number;
+}
+
+export interface FakeUltravoxOptions extends FakeAccountOptions {
+  /** More accounts on the same server, after the one the other options describe. */
+  accounts?: FakeAccountOptions[];
+  /** Larger pageSize values are served this many objects. */
   maxPageSize?: number;
-  /** Calls per page when the request names no pageSize. */
+  /** Objects per page when the request names no valid pageSize. */
   defaultPageSize?: number;
   /** `total` is optional upstream; a test can leave it out. */
   includeTotal?: boolean;
-  /** Added to every request. */
-  latencyMs?: number;
   /** 0 = ephemeral. */
   port?: number;
   /**
@@ -122,20 +175,49 @@ export interface FakeUltravoxOptions {
   linkBase?: string;
 }
 
-export interface FakeUltravox {
-  /** http://127.0.0.1:<port>/api */
-  readonly baseUrl: string;
+/** One Ultravox account on the stand-in. */
+export interface AccountHandle {
+  readonly accountId: string;
   /** The key currently accepted; null once revoked. */
   readonly apiKey: string | null;
-  /** Newest first, as the default sort lists them. */
+  /** Newest first, as the default sort lists them (without the objects of addInvalidCalls). */
   readonly calls: readonly FakeCall[];
+  /** Tombstones, newest `created` first, as /api/deleted_calls lists them. */
+  readonly deletedCalls: readonly DeletedCall[];
+  /** Every request carrying this account's key, current or former. */
   readonly requests: RecordedRequest[];
   readonly faults: FaultQueue;
   /** Added to every request from now on. */
   latencyMs: number;
   addCalls(calls: FakeCall[]): void;
+  /**
+   * Changes a listed call (e.g. running → ended → billed) and returns it as now listed. A call
+   * with `retentionPolicy: "auto_delete"` that is billed by it is deleted at once.
+   */
+  updateCall(callId: string, patch: CallPatch): FakeCall;
+  /** Takes a call off /api/calls and lists its tombstone (deletionTime: now by default). */
+  deleteCall(callId: string, deletionTime?: string): DeletedCall;
+  /** Deletes every billed call with `retentionPolicy: "auto_delete"`, as Ultravox later does. */
+  expireAutoDelete(): DeletedCall[];
+  /**
+   * Lasting objects that cannot be stored (INVALID_CALL_DEFECTS, continuing the account's
+   * rotation), each listed just after one of the newest `amongNewest` listed objects (default:
+   * all), spread evenly. `total` counts them; `calls` leaves them out.
+   */
+  addInvalidCalls(count: number, opts?: { amongNewest?: number }): Record<string, unknown>[];
+  /** Lasting odd calls (ODD_CALL_FIELDS), placed the same way; they are ordinary calls then. */
+  addOddCalls(count: number, opts?: { amongNewest?: number }): FakeCall[];
   /** Rotate (a new key) or revoke (null) the accepted key. */
   setKey(key: string | null): void;
+}
+
+/** The server; as an AccountHandle it is its first account. */
+export interface FakeUltravox extends AccountHandle {
+  /** http://127.0.0.1:<port>/api */
+  readonly baseUrl: string;
+  readonly accounts: readonly AccountHandle[];
+  /** Another account on this server, from now on. */
+  addAccount(opts?: FakeAccountOptions): AccountHandle;
   close(): Promise<void>;
   /** `await using fake = await startFakeUltravox()` closes it at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void>;
@@ -143,50 +225,212 @@ export interface FakeUltravox {
 
 export const DEFAULT_API_KEY = "Zk3pQ9aB.k2Vf8sLw0qR7tYx1mN4cE6hJ9uP3dG5z";
 
-/** The defect of each invalid call the invalidCalls fault mixes in, in the order it uses them. */
-export const INVALID_CALL_DEFECTS = [
-  { defect: "missing callId", reasonStartsWith: "callId:" },
-  { defect: "created is not a date-time", reasonStartsWith: "created:" },
-  { defect: "unknown endReason", reasonStartsWith: "endReason:" },
-  { defect: "callId is not a uuid", reasonStartsWith: "callId:" },
-  { defect: "billedDuration has no s suffix", reasonStartsWith: "billedDuration:" },
-  { defect: "created has no offset", reasonStartsWith: "created:" },
-] as const;
+/** The billing statuses of a call not billed yet; any other one means billing is over. */
+const UNBILLED = new Set([undefined, null, "BILLING_STATUS_PENDING", "BILLING_STATUS_UNSPECIFIED"]);
+
+/** A listed object: a call, or an object that is not one (addInvalidCalls). */
+interface Listed {
+  body: Record<string, unknown>;
+  isCall: boolean;
+}
+
+class Account implements AccountHandle {
+  readonly accountId: string;
+  readonly requests: RecordedRequest[] = [];
+  readonly faults = new FaultQueue();
+  latencyMs: number;
+  /** Keys this account had before; requests with them are still logged here. */
+  readonly formerKeys = new Set<string>();
+  readonly listing = new Listing<Listed>();
+  readonly tombstones = new Listing<DeletedCall>();
+  /** The rotation of invalid and odd objects, shared by faults and lasting ones. */
+  invalidSerial = 0;
+  oddSerial = 0;
+  #key: string | null;
+  #byId = new Map<string, Entry<Listed>>();
+  #deletedIds = new Set<string>();
+  /** Whether another account of the server holds a key now. */
+  #keyTaken: (key: string) => boolean;
+
+  constructor(opts: FakeAccountOptions, key: string, keyTaken: (key: string) => boolean) {
+    this.#keyTaken = keyTaken;
+    this.accountId = opts.accountId ?? crypto.randomUUID();
+    this.latencyMs = opts.latencyMs ?? 0;
+    this.#key = key;
+    if (opts.calls) this.addCalls(opts.calls);
+    for (const t of opts.deletedCalls ?? []) this.#addTombstone(t);
+  }
+
+  get apiKey(): string | null {
+    return this.#key;
+  }
+
+  get calls(): FakeCall[] {
+    return this.listing.entries().filter((e) => e.item.isCall).map((e) => e.item.body as FakeCall);
+  }
+
+  get deletedCalls(): DeletedCall[] {
+    return this.tombstones.items();
+  }
+
+  addCalls(calls: FakeCall[]): void {
+    const added: { item: Listed; micros: bigint }[] = [];
+    const ids = new Set<string>();
+    for (const call of calls) {
+      if (
+        this.#byId.has(call.callId) || this.#deletedIds.has(call.callId) || ids.has(call.callId)
+      ) {
+        throw new Error(`duplicate callId ${call.callId}`);
+      }
+      const micros = microsOf(call.created);
+      if (micros === null) throw new Error(`bad created ${call.created} on ${call.callId}`);
+      ids.add(call.callId);
+      added.push({ item: { body: call, isCall: true }, micros });
+    }
+    for (const entry of this.listing.add(added)) {
+      this.#byId.set((entry.item.body as FakeCall).callId, entry);
+    }
+  }
+
+  updateCall(callId: string, patch: CallPatch): FakeCall {
+    const entry = this.#entry(callId);
+    for (const field of ["callId", "created"]) {
+      if (field in patch) throw new Error(`updateCall cannot change ${field}`);
+    }
+    // A new object, so a call shared with another account or held by a test stays as it was.
+    const call = { ...(entry.item.body as FakeCall), ...patch } as FakeCall;
+    entry.item = { body: call, isCall: true };
+    if (call.retentionPolicy === "auto_delete" && !UNBILLED.has(call.billingStatus)) {
+      this.deleteCall(callId);
+    }
+    return call;
+  }
+
+  deleteCall(callId: string, deletionTime = isoOfMicros(BigInt(Date.now()) * 1000n)): DeletedCall {
+    const entry = this.#entry(callId);
+    const call = entry.item.body as FakeCall;
+    this.listing.remove(entry);
+    this.#byId.delete(callId);
+    return this.#addTombstone({
+      callId,
+      accountId: this.accountId,
+      created: call.created,
+      deletionTime,
+      joined: call.joined ?? null,
+      ended: call.ended ?? null,
+      maxDuration: call.maxDuration ?? null,
+      endReason: call.endReason ?? null,
+      recordingEnabled: call.recordingEnabled ?? false,
+      hadSummary: call.summary != null || call.shortSummary != null,
+    });
+  }
+
+  expireAutoDelete(): DeletedCall[] {
+    return this.calls
+      .filter((c) => c.retentionPolicy === "auto_delete" && !UNBILLED.has(c.billingStatus))
+      .map((c) => this.deleteCall(c.callId));
+  }
+
+  addInvalidCalls(count: number, opts: { amongNewest?: number } = {}): Record<string, unknown>[] {
+    const objects = this.#anchors(count, opts.amongNewest).map((at) => ({
+      item: { body: invalidCall(this.invalidSerial++, isoOfMicros(at)), isCall: false },
+      micros: at,
+    }));
+    this.listing.add(objects);
+    return objects.map((o) => o.item.body);
+  }
+
+  addOddCalls(count: number, opts: { amongNewest?: number } = {}): FakeCall[] {
+    const calls = this.#anchors(count, opts.amongNewest)
+      .map((at) => oddCall(this.oddSerial++, isoOfMicros(at)) as FakeCall);
+    this.addCalls(calls);
+    return calls;
+  }
+
+  setKey(key: string | null): void {
+    if (key !== null && key !== this.#key && this.#keyTaken(key)) {
+      throw new Error(`another account has the key ${key}`);
+    }
+    if (this.#key !== null) this.formerKeys.add(this.#key);
+    if (key !== null) this.formerKeys.delete(key);
+    this.#key = key;
+  }
+
+  #entry(callId: string): Entry<Listed> {
+    const entry = this.#byId.get(callId);
+    if (entry === undefined) throw new Error(`no listed call ${callId}`);
+    return entry;
+  }
+
+  #addTombstone(t: DeletedCall): DeletedCall {
+    const micros = microsOf(t.created);
+    if (micros === null) throw new Error(`bad created ${t.created} on tombstone ${t.callId}`);
+    this.tombstones.add([{ item: t, micros }]);
+    this.#deletedIds.add(t.callId);
+    return t;
+  }
+
+  /** The instants of `count` objects spread evenly among the newest `among` listed ones. */
+  #anchors(count: number, among = Infinity): bigint[] {
+    const listed = this.listing.entries();
+    const k = Math.min(among, listed.length);
+    if (k === 0) return Array(count).fill(microsOf(DEFAULT_BAD_CREATED)!);
+    return Array.from({ length: count }, (_, i) => {
+      const at = Math.min(k - 1, Math.floor(((i + 1) * k) / (count + 1)));
+      return listed[at].micros;
+    });
+  }
+}
 
 export function startFakeUltravox(opts: FakeUltravoxOptions = {}): Promise<FakeUltravox> {
-  let apiKey: string | null = opts.apiKey ?? DEFAULT_API_KEY;
   const maxPageSize = opts.maxPageSize ?? 100;
   const defaultPageSize = opts.defaultPageSize ?? 20;
   const includeTotal = opts.includeTotal ?? true;
-  const store = new CallStore();
-  if (opts.calls) store.add(opts.calls);
-  const faults = new FaultQueue();
-  const requests: RecordedRequest[] = [];
+  const accounts: Account[] = [];
+  const keyTaken = (key: string) => accounts.some((a) => a.apiKey === key);
+  const addAccount = (o: FakeAccountOptions, fallbackKey: string): Account => {
+    const key = o.apiKey ?? fallbackKey;
+    if (keyTaken(key)) throw new Error(`another account has the key ${key}`);
+    const account = new Account(o, key, keyTaken);
+    accounts.push(account);
+    return account;
+  };
+  addAccount(opts, DEFAULT_API_KEY);
+  for (const o of opts.accounts ?? []) addAccount(o, fakeKey());
+
   // Aborted by close(), so a slow answer a client gave up on does not hold the server open.
   const closing = new AbortController();
-  let invalidSerial = 0;
+
+  /** The account a key belongs to (now or before); anything else is the first account's. */
+  function route(given: string | null): Account {
+    if (given === null) return accounts[0];
+    return accounts.find((a) => a.apiKey === given) ??
+      accounts.find((a) => a.formerKeys.has(given)) ?? accounts[0];
+  }
 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const given = req.headers.get("X-API-Key");
-    const spec = faults.take();
+    const account = route(given);
+    const spec = account.faults.take();
     const record: RecordedRequest = {
-      n: requests.length + 1,
+      n: account.requests.length + 1,
       method: req.method,
       path: url.pathname,
       search: url.search.replace(/^\?/, ""),
       query: Object.fromEntries(url.searchParams),
       keyPresent: given !== null,
-      keyOk: given !== null && given === apiKey,
+      keyOk: given !== null && given === account.apiKey,
       at: Date.now(),
       fault: spec?.kind ?? null,
       status: 0,
     };
-    requests.push(record);
+    account.requests.push(record);
 
-    const wait = fake.latencyMs + (spec?.latencyMs ?? 0) + (spec?.kind === "latency" ? spec.ms : 0);
+    const wait = account.latencyMs + (spec?.latencyMs ?? 0) +
+      (spec?.kind === "latency" ? spec.ms : 0);
     if (wait > 0) await sleep(wait, closing.signal);
-    if (spec?.kind === "addCalls") store.add(spec.calls);
+    if (spec?.kind === "addCalls") account.addCalls(spec.calls);
 
     let res: Response;
     if (spec?.kind === "status") {
@@ -196,7 +440,7 @@ export function startFakeUltravox(opts: FakeUltravoxOptions = {}): Promise<FakeU
         headers: { "content-type": spec.contentType ?? "text/html" },
       });
     } else {
-      res = answer(req, url, given, spec?.kind === "invalidCalls" ? spec.count : 0);
+      res = answer(req, url, given, account, spec);
       if (spec?.kind === "truncated") {
         const text = await res.text();
         res = new Response(text.slice(0, Math.floor(text.length / 2)), res);
@@ -209,35 +453,51 @@ export function startFakeUltravox(opts: FakeUltravoxOptions = {}): Promise<FakeU
   }
 
   /** What Ultravox itself would answer. */
-  function answer(req: Request, url: URL, given: string | null, invalid: number): Response {
-    if (url.pathname !== "/api/calls") return json(404, { detail: "Not found." });
+  function answer(
+    req: Request,
+    url: URL,
+    given: string | null,
+    account: Account,
+    spec: FaultSpec | null,
+  ): Response {
+    const list = url.pathname === "/api/calls"
+      ? "calls"
+      : url.pathname === "/api/deleted_calls"
+      ? "deleted_calls"
+      : null;
+    if (list === null) return json(404, { detail: "Not found." });
     if (given === null) {
       return json(401, { detail: "Authentication credentials were not provided." });
     }
-    if (given !== apiKey) return json(403, { detail: "Invalid API key." });
+    if (given !== account.apiKey) return json(403, { detail: "Invalid API key." });
     if (req.method !== "GET") return json(405, { detail: `Method "${req.method}" not allowed.` });
 
-    const q = readQuery(url.searchParams, defaultPageSize, maxPageSize);
-    if ("error" in q) return json(400, q.error);
-    const page = store.page(q);
+    // The deleted-calls list has no sort parameter: one given is ignored, as unknown ones are.
+    const q = readQuery(url.searchParams, list === "calls", defaultPageSize, maxPageSize);
+    if ("status" in q) return json(q.status, q.body);
+    const page: ListPage<unknown> = list === "deleted_calls"
+      ? account.tombstones.page(q)
+      : withBodies(account.listing.page(q));
     const linkBase = opts.linkBase?.replace(/\/+$/, "") ?? `${url.origin}/api`;
-    const link = (cursor: string | null) => {
+    // DRF's replace_query_param: the request's parameters, the cursor set, sorted by name.
+    const link = (cursor: Cursor | null) => {
       if (cursor === null) return null;
       const params = new URLSearchParams(url.searchParams);
-      params.set("cursor", cursor);
-      return `${linkBase}/calls?${params}`;
+      params.set("cursor", encodeCursor(cursor));
+      params.sort();
+      return `${linkBase}/${list}?${params}`;
     };
-    const results: unknown[] = [...page.results];
-    for (let i = 0; i < invalid; i++) {
-      // Spread through the page, so a mapper cannot get away with checking its ends only.
-      const at = Math.floor(((i + 1) * results.length) / (invalid + 1));
-      results.splice(at, 0, invalidCall(invalidSerial++));
+    if (list === "calls" && spec?.kind === "invalidCalls") {
+      mixIn(page.results, spec.count, () => invalidCall(account.invalidSerial++));
+    }
+    if (list === "calls" && spec?.kind === "oddCalls") {
+      mixIn(page.results, spec.count, () => oddCall(account.oddSerial++));
     }
     return json(200, {
       next: link(page.next),
       previous: link(page.previous),
       ...(includeTotal ? { total: page.total } : {}),
-      results,
+      results: page.results,
     });
   }
 
@@ -246,21 +506,38 @@ export function startFakeUltravox(opts: FakeUltravoxOptions = {}): Promise<FakeU
     handle,
   );
 
+  const first = accounts[0];
   const fake: FakeUltravox = {
     baseUrl: `http://127.0.0.1:${server.addr.port}/api`,
+    accounts,
+    addAccount: (o = {}) => addAccount(o, fakeKey()),
+    get accountId() {
+      return first.accountId;
+    },
     get apiKey() {
-      return apiKey;
+      return first.apiKey;
     },
     get calls() {
-      return store.list();
+      return first.calls;
     },
-    requests,
-    faults,
-    latencyMs: opts.latencyMs ?? 0,
-    addCalls: (calls) => store.add(calls),
-    setKey(key) {
-      apiKey = key;
+    get deletedCalls() {
+      return first.deletedCalls;
     },
+    requests: first.requests,
+    faults: first.faults,
+    get latencyMs() {
+      return first.latencyMs;
+    },
+    set latencyMs(ms: number) {
+      first.latencyMs = ms;
+    },
+    addCalls: (calls) => first.addCalls(calls),
+    updateCall: (callId, patch) => first.updateCall(callId, patch),
+    deleteCall: (callId, deletionTime) => first.deleteCall(callId, deletionTime),
+    expireAutoDelete: () => first.expireAutoDelete(),
+    addInvalidCalls: (count, o) => first.addInvalidCalls(count, o),
+    addOddCalls: (count, o) => first.addOddCalls(count, o),
+    setKey: (key) => first.setKey(key),
     async close() {
       closing.abort();
       await server.shutdown();
@@ -272,150 +549,31 @@ export function startFakeUltravox(opts: FakeUltravoxOptions = {}): Promise<FakeU
   return Promise.resolve(fake);
 }
 
-// ---- the calls and their order -------------------------------------------------------------
-
-interface Entry {
-  call: FakeCall;
-  micros: bigint;
+function withBodies(page: ListPage<Listed>): ListPage<unknown> {
+  return { ...page, results: page.results.map((l) => l.body) };
 }
 
-interface PageQuery {
-  from: bigint | null;
-  to: bigint | null;
-  descending: boolean;
-  pageSize: number;
-  cursor: Position | null;
-}
-
-/** DRF-style cursor: where the last page ended, and which way the walk goes. */
-interface Position {
-  micros: bigint;
-  callId: string;
-  reverse: boolean;
-}
-
-class CallStore {
-  /** Newest first; ties on `created` broken by callId, descending. */
-  #desc: Entry[] = [];
-  /** The same, oldest first. */
-  #asc: Entry[] = [];
-  #ids = new Set<string>();
-
-  add(calls: FakeCall[]): void {
-    for (const call of calls) {
-      if (this.#ids.has(call.callId)) throw new Error(`duplicate callId ${call.callId}`);
-      const micros = microsOf(call.created);
-      if (micros === null) throw new Error(`bad created ${call.created} on ${call.callId}`);
-      this.#ids.add(call.callId);
-      this.#desc.push({ call, micros });
-    }
-    this.#desc.sort((a, b) => compare(b, a.micros, a.call.callId));
-    this.#asc = this.#desc.toReversed();
+/** Spread through the page, so a mapper cannot get away with checking its ends only. */
+function mixIn(results: unknown[], count: number, make: () => unknown): void {
+  for (let i = 0; i < count; i++) {
+    results.splice(Math.floor(((i + 1) * results.length) / (count + 1)), 0, make());
   }
-
-  list(): FakeCall[] {
-    return this.#desc.map((e) => e.call);
-  }
-
-  /** Binary searches only, so a bench can page through 100,000 calls without the fake showing. */
-  page(q: PageQuery) {
-    const walk = q.descending ? this.#desc : this.#asc;
-    // Where `e` is in walking order relative to a position: < 0 before it, > 0 after it.
-    const order = (e: Entry, p: Position) =>
-      (q.descending ? -1 : 1) * compare(e, p.micros, p.callId);
-    // The date range is one run of the walking order.
-    const lo = firstIndex(
-      walk,
-      (e) =>
-        q.descending ? q.to === null || e.micros <= q.to : q.from === null || e.micros >= q.from,
-    );
-    const hi = Math.max(
-      lo,
-      firstIndex(
-        walk,
-        (e) =>
-          q.descending ? q.from !== null && e.micros < q.from : q.to !== null && e.micros > q.to,
-      ),
-    );
-    const p = q.cursor;
-    let start: number;
-    let end: number;
-    if (p === null) {
-      [start, end] = [lo, Math.min(lo + q.pageSize, hi)];
-    } else if (!p.reverse) {
-      start = Math.min(hi, Math.max(lo, firstIndex(walk, (e) => order(e, p) > 0)));
-      end = Math.min(start + q.pageSize, hi);
-    } else {
-      end = Math.min(hi, Math.max(lo, firstIndex(walk, (e) => order(e, p) >= 0)));
-      start = Math.max(lo, end - q.pageSize);
-    }
-    const slice = walk.slice(start, end);
-    const first = slice[0];
-    const last = slice[slice.length - 1];
-    return {
-      results: slice.map((e) => e.call),
-      next: last && end < hi ? encodeCursor(last, false) : null,
-      previous: first && start > lo ? encodeCursor(first, true) : null,
-      total: hi - lo,
-    };
-  }
-}
-
-/** The first index where `test` holds, for a test that is false and then true along `xs`. */
-function firstIndex<T>(xs: T[], test: (x: T) => boolean): number {
-  let [lo, hi] = [0, xs.length];
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (test(xs[mid])) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
-
-/** By `created` to the microsecond, then by callId. */
-function compare(e: Entry, micros: bigint, callId: string): number {
-  if (e.micros !== micros) return e.micros < micros ? -1 : 1;
-  return e.call.callId < callId ? -1 : e.call.callId > callId ? 1 : 0;
-}
-
-function encodeCursor(e: Entry, reverse: boolean): string {
-  const params = new URLSearchParams({ p: e.call.created, k: e.call.callId });
-  if (reverse) params.set("r", "1");
-  return btoa(params.toString());
-}
-
-function decodeCursor(cursor: string): Position | null {
-  let params: URLSearchParams;
-  try {
-    params = new URLSearchParams(atob(cursor));
-  } catch {
-    return null;
-  }
-  const created = params.get("p");
-  const callId = params.get("k");
-  const micros = created === null ? null : microsOf(created);
-  if (micros === null || callId === null || callId === "") return null;
-  return { micros, callId, reverse: params.get("r") === "1" };
 }
 
 // ---- query parameters, as Ultravox reads them ----------------------------------------------
 
 function readQuery(
   params: URLSearchParams,
+  sortable: boolean,
   defaultPageSize: number,
   maxPageSize: number,
-): PageQuery | { error: Record<string, unknown> } {
-  const sort = params.get("sort") ?? "-created";
+): ListQuery | { status: number; body: Record<string, unknown> } {
+  const sort = sortable ? params.get("sort") ?? "-created" : "-created";
   if (sort !== "-created" && sort !== "created") {
-    return { error: { sort: [`Select a valid choice. ${sort} is not one of the choices.`] } };
-  }
-  let pageSize = defaultPageSize;
-  const size = params.get("pageSize");
-  if (size !== null) {
-    if (!/^\d+$/.test(size) || Number(size) < 1) {
-      return { error: { pageSize: ["A valid integer is required."] } };
-    }
-    pageSize = Math.min(Number(size), maxPageSize);
+    return {
+      status: 400,
+      body: { sort: [`Select a valid choice. ${sort} is not one of the choices.`] },
+    };
   }
   const bounds: { from: bigint | null; to: bigint | null } = { from: null, to: null };
   for (
@@ -428,34 +586,22 @@ function readQuery(
     if (value === null) continue;
     // A bare date is that whole day: from its first microsecond, to its last.
     const micros = microsOf(/^\d{4}-\d{2}-\d{2}$/.test(value) ? value + time : value);
-    if (micros === null) return { error: { [name]: ["Enter a valid date/time."] } };
+    if (micros === null) return { status: 400, body: { [name]: ["Enter a valid date/time."] } };
     bounds[key] = micros;
   }
-  let cursor: Position | null = null;
+  // Filters are checked before the paginator reads its cursor, as DRF's view does.
+  let cursor: Cursor | null = null;
   const raw = params.get("cursor");
   if (raw !== null) {
     cursor = decodeCursor(raw);
-    if (cursor === null) return { error: { detail: "Invalid cursor" } };
+    if (cursor === null) return { status: 404, body: { detail: "Invalid cursor" } };
   }
-  return { ...bounds, descending: sort === "-created", pageSize, cursor };
-}
-
-/**
- * Microseconds since the epoch of an ISO date-time, null if it is not one. Extra fraction digits
- * are dropped, as Django's parser drops them; no offset means UTC.
- */
-export function microsOf(text: string): bigint | null {
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$/
-    .exec(text);
-  if (m === null) return null;
-  const [, y, mo, d, h, mi, s = "00", fraction = "", zone = "Z"] = m;
-  // Date.parse would roll 2026-02-30 over to March; a real calendar date round-trips.
-  const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
-  if (day.toISOString().slice(0, 10) !== `${y}-${mo}-${d}`) return null;
-  if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return null;
-  const ms = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s}${zone}`);
-  if (Number.isNaN(ms)) return null;
-  return BigInt(ms) * 1000n + BigInt((fraction + "000000").slice(0, 6));
+  return {
+    ...bounds,
+    descending: sort === "-created",
+    pageSize: readPageSize(params.get("pageSize"), defaultPageSize, maxPageSize),
+    cursor,
+  };
 }
 
 // ---- responses ------------------------------------------------------------------------------
@@ -498,34 +644,6 @@ function dropAfter(body: Uint8Array, afterBytes: number, like: Response): Respon
   const headers = new Headers(like.headers);
   headers.set("content-length", String(body.length));
   return new Response(stream, { status: like.status, headers });
-}
-
-/** One invalid call object: a plausible call with exactly one defect. */
-function invalidCall(serial: number): Record<string, unknown> {
-  const n = String(serial + 1).padStart(12, "0");
-  const call: Record<string, unknown> = {
-    callId: `badca11d-0000-4000-8000-${n}`,
-    created: "2026-10-01T12:00:00.000001Z",
-    joined: "2026-10-01T12:00:00.500000Z",
-    ended: "2026-10-01T12:01:00.500000Z",
-    endReason: "hangup",
-    billedDuration: "61s",
-    billingStatus: "BILLING_STATUS_BILLED",
-    shortSummary: null,
-    summary: null,
-    agent: null,
-    agentId: null,
-    metadata: {},
-    recordingEnabled: false,
-  };
-  const defect = INVALID_CALL_DEFECTS[serial % INVALID_CALL_DEFECTS.length].defect;
-  if (defect === "missing callId") delete call.callId;
-  if (defect === "created is not a date-time") call.created = "yesterday";
-  if (defect === "unknown endReason") call.endReason = "exploded";
-  if (defect === "callId is not a uuid") call.callId = `call-${n}`;
-  if (defect === "billedDuration has no s suffix") call.billedDuration = "61 seconds";
-  if (defect === "created has no offset") call.created = "2026-10-01T12:00:00.000001";
-  return call;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
