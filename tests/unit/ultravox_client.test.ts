@@ -1,6 +1,7 @@
 // The Ultravox client against the stand-in server: what it asks for, what it retries, how long
-// it waits, and what it gives up on. Waits go through a recording sleep, so nothing really waits
-// except the time-out tests (tens of milliseconds).
+// it waits, what it hands back to the engine (a rejected cursor, a Retry-After too long to wait,
+// a page too large), and what it gives up on. Waits go through a recording sleep, so nothing
+// really waits except the time-out tests (tens of milliseconds).
 
 import assert from "node:assert/strict";
 import {
@@ -10,7 +11,11 @@ import {
   parseRetryAfter,
   type UltravoxClientOptions,
 } from "../../supabase/functions/_shared/ultravox/client.ts";
-import { UltravoxError } from "../../supabase/functions/_shared/ultravox/errors.ts";
+import {
+  formatBytes,
+  UltravoxError,
+  withoutKeyPrefixAtEnd,
+} from "../../supabase/functions/_shared/ultravox/errors.ts";
 import { startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
 import { generateAccount } from "../../tools/stand_in_ultravox/accounts.ts";
 
@@ -148,12 +153,19 @@ Deno.test("total is reported when present and null when absent", async () => {
 });
 
 Deno.test("a total that is not a non-negative integer is reported as null", async () => {
-  for (const total of [-1, 2.5, "57", null]) {
+  for (const total of [-1, 2.5, "57", null, 2_147_483_648, 2 ** 53, 1e20]) {
     const { client } = clientFor(NOWHERE, {
       fetch: scripted(JSON.stringify({ next: null, total, results: [] })),
     });
     assert.equal((await client.listCalls(FIRST_PAGE)).total, null, `total ${total}`);
   }
+});
+
+Deno.test("a total up to the Postgres integer maximum is kept", async () => {
+  const { client } = clientFor(NOWHERE, {
+    fetch: scripted(JSON.stringify({ next: null, total: 2_147_483_647, results: [] })),
+  });
+  assert.equal((await client.listCalls(FIRST_PAGE)).total, 2_147_483_647);
 });
 
 Deno.test("a pageSize that is not a positive integer is refused before any request", async () => {
@@ -199,12 +211,58 @@ Deno.test("a 503 with Retry-After: 1 waits exactly 1000 ms", async () => {
   assert.deepEqual(waits, [1000]);
 });
 
-Deno.test("a Retry-After longer than maxDelayMs is cut to maxDelayMs", async () => {
+Deno.test("a Retry-After longer than maxDelayMs is not waited nor retried: rate_limited with what was asked", async () => {
   await using fake = await startFakeUltravox({ calls: ACCOUNT });
   fake.faults.push({ kind: "status", status: 429, retryAfter: "120", times: 2 });
   const { client, waits } = clientFor(fake, { maxDelayMs: 20_000 });
-  await client.listCalls(FIRST_PAGE);
-  assert.deepEqual(waits, [20_000, 20_000]);
+  const err = await rejection(client.listCalls(FIRST_PAGE));
+  assert.equal(err.kind, "rate_limited");
+  assert.equal(err.retryAfterMs, 120_000);
+  assert.equal(err.status, 429);
+  assert.equal(err.attempts, 1);
+  assert.equal(err.bodyExcerpt, '{"detail":"Request was throttled."}');
+  assert.equal(
+    err.message,
+    "Ultravox is rate limiting this API key (HTTP 429) and asked to wait 2 min (Retry-After); " +
+      "the import continues after that.",
+  );
+  assert.deepEqual(waits, []);
+  assert.equal(fake.requests.length, 1);
+});
+
+Deno.test("a Retry-After of exactly maxDelayMs is waited out", async () => {
+  await using fake = await startFakeUltravox({ calls: ACCOUNT });
+  fake.faults.push({ kind: "status", status: 429, retryAfter: "20" });
+  const { client, waits } = clientFor(fake, { maxDelayMs: 20_000 });
+  const page = await client.listCalls(FIRST_PAGE);
+  assert.deepEqual(waits, [20_000]);
+  assert.equal(page.requests, 2);
+});
+
+Deno.test("a 503 with a long HTTP-date Retry-After is rate_limited too, in ms from now", async () => {
+  await using fake = await startFakeUltravox({ calls: ACCOUNT });
+  fake.faults.push({ kind: "status", status: 503, retryAfter: "Sun, 01 Nov 2026 00:01:30 GMT" });
+  const { client, waits } = clientFor(fake, { now: () => Date.parse("2026-11-01T00:00:00Z") });
+  const err = await rejection(client.listCalls(FIRST_PAGE));
+  assert.equal(err.kind, "rate_limited");
+  assert.equal(err.retryAfterMs, 90_000);
+  assert.equal(err.status, 503);
+  assert.match(err.message, /^Ultravox is unavailable \(HTTP 503\) and asked to wait 90 s/);
+  assert.deepEqual(waits, []);
+});
+
+Deno.test("a rate limit after waits that fitted reports how many requests the page took", async () => {
+  await using fake = await startFakeUltravox({ calls: ACCOUNT });
+  fake.faults.push(
+    { kind: "status", status: 429, retryAfter: "2" },
+    { kind: "status", status: 429, retryAfter: "600" },
+  );
+  const { client, waits } = clientFor(fake);
+  const err = await rejection(client.listCalls(FIRST_PAGE));
+  assert.equal(err.kind, "rate_limited");
+  assert.equal(err.retryAfterMs, 600_000);
+  assert.equal(err.attempts, 2);
+  assert.deepEqual(waits, [2000]);
 });
 
 Deno.test("a 429 without Retry-After backs off like a 5xx", async () => {
@@ -262,10 +320,12 @@ Deno.test("five 503s in a row give up with a transient error after exactly 5 req
 
 Deno.test("the transient error keeps the last Retry-After and a short body excerpt", async () => {
   await using fake = await startFakeUltravox({ calls: ACCOUNT });
-  fake.faults.push({ kind: "status", status: 429, retryAfter: "30", times: 3 });
+  // Short waits that fit, but the attempts run out: an ordinary transient error.
+  fake.faults.push({ kind: "status", status: 429, retryAfter: "1", times: 3 });
   const { client } = clientFor(fake, { maxAttempts: 3, maxDelayMs: 1000 });
   const err = await rejection(client.listCalls(FIRST_PAGE));
-  assert.equal(err.retryAfterMs, 30_000);
+  assert.equal(err.kind, "transient");
+  assert.equal(err.retryAfterMs, 1000);
   assert.equal(err.bodyExcerpt, '{"detail":"Request was throttled."}');
   assert.equal(fake.requests.length, 3);
 });
@@ -419,6 +479,7 @@ Deno.test("a 401 fails at once, after exactly 1 request", async () => {
 
 Deno.test("a 400 fails at once and quotes the body", async () => {
   await using fake = await startFakeUltravox({ calls: ACCOUNT });
+  fake.faults.push({ kind: "status", status: 400, body: '{"detail":"Invalid cursor"}' });
   const { client } = clientFor(fake);
   const err = await rejection(client.listCalls({ ...FIRST_PAGE, cursor: "not-a-cursor" }));
   assert.equal(err.kind, "permanent");
@@ -442,6 +503,40 @@ Deno.test("a 404 fails at once and points at ULTRAVOX_API_BASE", async () => {
       "Check ULTRAVOX_API_BASE: it must be the API root, ending with /api.",
   );
   assert.equal(fake.requests.length, 1);
+});
+
+Deno.test("a 404 on a request with a cursor is cursor_rejected, after exactly 1 request", async () => {
+  await using fake = await startFakeUltravox({ calls: ACCOUNT });
+  fake.faults.push({ kind: "status", status: 404, body: '{"detail":"Invalid cursor"}' });
+  const { client, waits } = clientFor(fake);
+  const err = await rejection(client.listCalls({ ...FIRST_PAGE, cursor: "cD0yMDI2" }));
+  assert.equal(err.kind, "cursor_rejected");
+  assert.equal(err.status, 404);
+  assert.equal(err.attempts, 1);
+  assert.equal(err.bodyExcerpt, '{"detail":"Invalid cursor"}');
+  assert.equal(
+    err.message,
+    'Ultravox no longer accepts the saved page cursor (HTTP 404: {"detail":"Invalid cursor"}); ' +
+      "the import continues from the oldest call it has counted.",
+  );
+  assert.equal(fake.requests.length, 1);
+  assert.deepEqual(waits, []);
+});
+
+Deno.test("the stand-in's own answer to a cursor it cannot decode is cursor_rejected", async () => {
+  await using fake = await startFakeUltravox({ calls: ACCOUNT });
+  const { client } = clientFor(fake);
+  const err = await rejection(client.listCalls({ ...FIRST_PAGE, cursor: "not-a-cursor" }));
+  assert.equal(err.kind, "cursor_rejected");
+  assert.equal(err.status, 404);
+});
+
+Deno.test("the same 404 without a cursor stays permanent", async () => {
+  await using fake = await startFakeUltravox({ calls: ACCOUNT });
+  fake.faults.push({ kind: "status", status: 404, body: '{"detail":"Invalid cursor"}' });
+  const err = await rejection(clientFor(fake).client.listCalls(FIRST_PAGE));
+  assert.equal(err.kind, "permanent");
+  assert.match(err.message, /^Ultravox has no \/calls \(HTTP 404\)/);
 });
 
 Deno.test("other 4xx fail at once too", async () => {
@@ -523,6 +618,13 @@ Deno.test("cursorFromNext refuses a next without a cursor rather than restart th
   assert.throws(() => cursorFromNext(42), TypeError);
 });
 
+Deno.test("parseRetryAfter gives null for a number of seconds no wait could honour", () => {
+  const now = Date.parse("2026-11-01T00:00:00Z");
+  assert.equal(parseRetryAfter("9".repeat(400), now), null);
+  assert.equal(parseRetryAfter("9007199254740993", now), null);
+  assert.equal(parseRetryAfter("86400", now), 86_400_000);
+});
+
 Deno.test("parseRetryAfter reads seconds and HTTP-dates and nothing else", () => {
   const now = Date.parse("2026-11-01T00:00:00Z");
   assert.equal(parseRetryAfter("2", now), 2000);
@@ -554,7 +656,7 @@ Deno.test("a next that repeats the cursor just sent is retried, then fails trans
   assert.equal((await ok.client.listCalls({ ...FIRST_PAGE, cursor: "c1" })).nextCursor, "c2");
 });
 
-Deno.test("no retry is waited for past the deadline: the page fails transiently instead", async () => {
+Deno.test("no Retry-After is waited for past the deadline: rate_limited instead", async () => {
   let clock = 1_000_000;
   const busy = () =>
     Promise.resolve(new Response("busy", { status: 503, headers: { "Retry-After": "5" } }));
@@ -569,8 +671,189 @@ Deno.test("no retry is waited for past the deadline: the page fails transiently 
     deadline: 1_000_000 + 12_000,
   });
   const err = await rejection(client.listCalls(FIRST_PAGE));
-  assert.equal(err.kind, "transient");
+  assert.equal(err.kind, "rate_limited");
+  assert.equal(err.retryAfterMs, 5_000);
   // Waits of 5 s at 0 s and 5 s; a third would end at 15 s, past the 12 s deadline.
   assert.equal(err.attempts, 3);
   assert.equal(clock, 1_010_000);
+});
+
+Deno.test("no backoff is waited for past the deadline: the page fails transiently instead", async () => {
+  let clock = 1_000_000;
+  const busy = () => Promise.resolve(new Response("busy", { status: 502 }));
+  const { client, waits } = clientFor(NOWHERE, {
+    fetch: busy,
+    maxAttempts: 10,
+    now: () => clock,
+    sleep: (ms) => {
+      clock += ms;
+      return Promise.resolve();
+    },
+    random: () => 0,
+    deadline: 1_000_000 + 1_000,
+  });
+  const err = await rejection(client.listCalls(FIRST_PAGE));
+  assert.equal(err.kind, "transient");
+  assert.equal(err.retryAfterMs, null);
+  // 250 and 500 fit in the second; 1000 more would not.
+  assert.equal(err.attempts, 3);
+  assert.equal(clock, 1_000_750);
+  assert.equal(waits.length, 0); // this sleep replaced the recording one
+});
+
+// ---- the page size limit --------------------------------------------------------------------
+
+/**
+ * A fetch whose 200 body is `chunks` chunks of `chunkBytes` bytes (endless when chunks is
+ * Infinity), counting what the client pulled and whether it cancelled the rest.
+ */
+function streaming(
+  opts: { chunkBytes: number; chunks: number; contentLength?: number; status?: number },
+) {
+  const seen = { pulled: 0, cancelled: false };
+  const fetchStub: typeof fetch = () => {
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= opts.chunks) return controller.close();
+        sent++;
+        seen.pulled += opts.chunkBytes;
+        controller.enqueue(new Uint8Array(opts.chunkBytes).fill(0x20)); // spaces
+      },
+      cancel() {
+        seen.cancelled = true;
+      },
+    }, { highWaterMark: 0 });
+    const headers: Record<string, string> = {};
+    if (opts.contentLength !== undefined) headers["content-length"] = String(opts.contentLength);
+    return Promise.resolve(new Response(body, { status: opts.status ?? 200, headers }));
+  };
+  return { fetchStub, seen };
+}
+
+Deno.test("a page over maxPageBytes fails transiently after 1 request, naming the setting", async () => {
+  await using fake = await startFakeUltravox({ calls: ACCOUNT });
+  const { client, waits } = clientFor(fake, { maxPageBytes: 4096 });
+  const err = await rejection(client.listCalls(FIRST_PAGE)); // ten calls: about 10 kB
+  assert.equal(err.kind, "transient");
+  assert.equal(err.status, 200);
+  assert.equal(err.attempts, 1);
+  assert.equal(
+    err.message,
+    "Ultravox sent a page over 4 KiB (SYNC_MAX_PAGE_BYTES); lower SYNC_PAGE_SIZE or raise the limit",
+  );
+  assert.equal(fake.requests.length, 1, "the same page would come back as large: no retry");
+  assert.deepEqual(waits, []);
+});
+
+Deno.test("the default limit is 16 MiB and says so", async () => {
+  const { fetchStub, seen } = streaming({ chunkBytes: 1024 * 1024, chunks: Infinity });
+  const { client } = clientFor(NOWHERE, { fetch: fetchStub });
+  const err = await rejection(client.listCalls(FIRST_PAGE));
+  assert.equal(
+    err.message,
+    "Ultravox sent a page over 16 MiB (SYNC_MAX_PAGE_BYTES); lower SYNC_PAGE_SIZE or raise the limit",
+  );
+  assert.ok(seen.cancelled);
+  assert.ok(seen.pulled <= 17 * 1024 * 1024, `read ${seen.pulled} bytes`);
+});
+
+Deno.test("an endless body is read only up to the limit, then cancelled", async () => {
+  const { fetchStub, seen } = streaming({ chunkBytes: 1000, chunks: Infinity });
+  const { client } = clientFor(NOWHERE, { fetch: fetchStub, maxPageBytes: 10_000 });
+  const err = await rejection(client.listCalls(FIRST_PAGE));
+  assert.equal(err.kind, "transient");
+  assert.ok(seen.cancelled, "the rest of the body was cancelled");
+  assert.ok(seen.pulled <= 11_000, `pulled ${seen.pulled} bytes for a 10,000-byte limit`);
+});
+
+Deno.test("a Content-Length over the limit is refused before reading the body", async () => {
+  const { fetchStub, seen } = streaming({ chunkBytes: 1000, chunks: 20, contentLength: 20_000 });
+  const { client } = clientFor(NOWHERE, { fetch: fetchStub, maxPageBytes: 10_000 });
+  const err = await rejection(client.listCalls(FIRST_PAGE));
+  assert.match(err.message, /^Ultravox sent a page over 10000 bytes/);
+  assert.ok(seen.cancelled);
+  assert.equal(seen.pulled, 0);
+});
+
+Deno.test("a page of exactly maxPageBytes is read", async () => {
+  const body = JSON.stringify({ next: null, results: [] });
+  const padded = body + " ".repeat(100 - body.length);
+  const { client } = clientFor(NOWHERE, { fetch: scripted(padded), maxPageBytes: 100 });
+  assert.deepEqual((await client.listCalls(FIRST_PAGE)).results, []);
+  const over = clientFor(NOWHERE, { fetch: scripted(padded + " "), maxPageBytes: 100 });
+  assert.equal((await rejection(over.client.listCalls(FIRST_PAGE))).kind, "transient");
+});
+
+Deno.test("a page in many small chunks is put back together byte for byte", async () => {
+  const text = JSON.stringify({ next: null, total: 3, results: [{ summary: "é😀 日本" }] });
+  const bytes = new TextEncoder().encode(text);
+  const chunked: typeof fetch = () =>
+    Promise.resolve(
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (const b of bytes) controller.enqueue(Uint8Array.of(b)); // splits every character
+            controller.close();
+          },
+        }),
+      ),
+    );
+  const page = await clientFor(NOWHERE, { fetch: chunked }).client.listCalls(FIRST_PAGE);
+  assert.deepEqual(page.results, [{ summary: "é😀 日本" }]);
+});
+
+Deno.test("an error body is read up to 64 KiB only, and still gives its excerpt", async () => {
+  const { fetchStub, seen } = streaming({ chunkBytes: 4096, chunks: Infinity, status: 503 });
+  const { client } = clientFor(NOWHERE, { fetch: fetchStub, maxAttempts: 1 });
+  const err = await rejection(client.listCalls(FIRST_PAGE));
+  assert.equal(err.kind, "transient");
+  assert.equal(err.status, 503);
+  assert.ok(seen.cancelled);
+  assert.ok(seen.pulled <= 64 * 1024 + 4096, `pulled ${seen.pulled}`);
+});
+
+Deno.test("an error body cut in the middle of an echoed key shows no part of it", async () => {
+  const key = NOWHERE.apiKey;
+  const body = " ".repeat(64 * 1024 - 6) + key; // the cut leaves the key's first 6 characters
+  const fetchStub: typeof fetch = () => Promise.resolve(new Response(body, { status: 400 }));
+  const err = await rejection(
+    clientFor(NOWHERE, { fetch: fetchStub }).client.listCalls(FIRST_PAGE),
+  );
+  assert.equal(err.kind, "permanent");
+  assert.ok(!err.bodyExcerpt.includes(key.slice(0, 3)), err.bodyExcerpt);
+  assert.ok(!err.message.includes(key.slice(0, 3)), err.message);
+});
+
+Deno.test("withoutKeyPrefixAtEnd drops a tail that starts the key, and nothing else", () => {
+  assert.equal(withoutKeyPrefixAtEnd("detail: Ab12C", "Ab12Cd34.k"), "detail: ");
+  assert.equal(withoutKeyPrefixAtEnd("detail: x", "Ab12Cd34.k"), "detail: x");
+  assert.equal(withoutKeyPrefixAtEnd("", "Ab12Cd34.k"), "");
+});
+
+Deno.test("formatBytes names the limit the way it is usually set", () => {
+  assert.equal(formatBytes(16_777_216), "16 MiB");
+  assert.equal(formatBytes(4096), "4 KiB");
+  assert.equal(formatBytes(10_000), "10000 bytes");
+});
+
+Deno.test("the key never appears in a rate_limited or cursor_rejected error", async () => {
+  await using fake = await startFakeUltravox({ calls: ACCOUNT });
+  const key = fake.apiKey!;
+  const echo = `{"detail": "key ${key} is throttled"}`;
+  fake.faults.push(
+    { kind: "status", status: 429, retryAfter: "3600", body: echo },
+    { kind: "status", status: 404, body: echo },
+  );
+  const { client } = clientFor(fake);
+  const errors = [
+    await rejection(client.listCalls(FIRST_PAGE)),
+    await rejection(client.listCalls({ ...FIRST_PAGE, cursor: "cD0x" })),
+  ];
+  assert.deepEqual(errors.map((e) => e.kind), ["rate_limited", "cursor_rejected"]);
+  for (const err of errors) {
+    const seen = [err.message, err.bodyExcerpt, err.stack ?? "", String(err), JSON.stringify(err)];
+    for (const text of seen) assert.ok(!text.includes(key), `key leaked into: ${text}`);
+  }
+  assert.match(errors[0].message, /asked to wait 1 h/);
 });

@@ -1,10 +1,21 @@
 // Reads pages of calls from Ultravox (GET /api/calls), retrying what may pass and failing fast on
 // what will not. One listCalls() is one page; the caller walks the pages with nextCursor.
 //
-// Facts this relies on are in shared/ULTRAVOX.md: X-API-Key auth, `next` is an absolute URL whose
-// `cursor` we take out and resend with our own parameters, 429/503 carry Retry-After.
+// Facts this relies on are in docs/ULTRAVOX.md: X-API-Key auth, `next` is an absolute URL whose
+// `cursor` we take out and resend with our own parameters, 429/503 carry Retry-After, a cursor
+// the server cannot decode gets 404. What the engine does with each error kind is in
+// docs/ARCHITECTURE.md §5 ("Paging", "Errors", "Resuming by time").
 
-import { excerptOf, permanentError, transientError, UltravoxError } from "./errors.ts";
+import {
+  cursorRejectedError,
+  excerptOf,
+  oversizedPageError,
+  permanentError,
+  rateLimitedError,
+  transientError,
+  UltravoxError,
+  withoutKeyPrefixAtEnd,
+} from "./errors.ts";
 
 export interface ListCallsParams {
   /** Inclusive lower bound on `created`; null = from the first call. */
@@ -21,7 +32,10 @@ export interface CallsPage {
   results: unknown[];
   /** null when this was the last page. */
   nextCursor: string | null;
-  /** Ultravox's count of the filtered calls, null when absent or not a non-negative integer. */
+  /**
+   * Ultravox's count of the filtered calls; null (unknown) when absent, not a non-negative
+   * integer, or beyond the Postgres `integer` range the job's total_calls column holds.
+   */
   total: number | null;
   /** HTTP requests this page took, retries included. */
   requests: number;
@@ -40,7 +54,10 @@ export interface UltravoxClientOptions {
   /** Per page, the first request included. */
   maxAttempts?: number;
   baseDelayMs?: number;
-  /** Cap on any single wait, backoff or Retry-After (so a wait never outlasts a job's lease). */
+  /**
+   * Cap on any single wait (so a wait never outlasts a job's lease): backoff steps stop growing
+   * here, and a Retry-After longer than this is not waited at all but thrown as `rate_limited`.
+   */
   maxDelayMs?: number;
   /** Clock for HTTP-date Retry-After values and the deadline. */
   now?: () => number;
@@ -49,6 +66,11 @@ export interface UltravoxClientOptions {
    * the platform's wall clock, and a later one picks the page up again.
    */
   deadline?: number;
+  /**
+   * The largest page body read (SYNC_MAX_PAGE_BYTES): reading stops past it and the page fails
+   * as a transient error, without a retry. Error bodies are read up to 64 KiB only.
+   */
+  maxPageBytes?: number;
 }
 
 export interface UltravoxClient {
@@ -60,12 +82,21 @@ export const CLIENT_DEFAULTS = {
   maxAttempts: 5,
   baseDelayMs: 500,
   maxDelayMs: 20_000,
+  maxPageBytes: 16 * 1024 * 1024,
 } as const;
+
+/** What is kept of an error body: enough for an excerpt, never the whole of a huge one. */
+const ERROR_BODY_MAX_BYTES = 64 * 1024;
+
+/** total_calls is an `integer` column. */
+const PG_INTEGER_MAX = 2_147_483_647;
 
 /** What one HTTP request came to. */
 type Attempt =
   | { kind: "page"; page: Omit<CallsPage, "requests"> }
   | { kind: "permanent"; status: number; excerpt: string }
+  | { kind: "cursor_rejected"; status: number; excerpt: string }
+  | { kind: "oversized"; status: number }
   | {
     kind: "retry";
     problem: string;
@@ -87,6 +118,7 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
   const baseDelayMs = opts.baseDelayMs ?? CLIENT_DEFAULTS.baseDelayMs;
   const maxDelayMs = opts.maxDelayMs ?? CLIENT_DEFAULTS.maxDelayMs;
   const deadline = opts.deadline ?? Infinity;
+  const maxPageBytes = opts.maxPageBytes ?? CLIENT_DEFAULTS.maxPageBytes;
 
   async function attemptOnce(url: URL, sentCursor: string | null): Promise<Attempt> {
     // One signal for headers and body: a server that stalls mid-body times out too.
@@ -101,9 +133,18 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
         signal,
       });
       status = res.status;
-      // Always read the body, also on errors: an unread body leaks the connection in Deno.
-      const body = await res.text();
-      return judge(res, body, sentCursor);
+      const isPage = res.status >= 200 && res.status < 300;
+      // Always read (or cancel) the body, also on errors: an unread body leaks the connection.
+      // A page over the limit is useless; an error body only matters for its first bytes.
+      const body = isPage
+        ? await readBody(res, maxPageBytes, false)
+        : await readBody(res, Math.min(ERROR_BODY_MAX_BYTES, maxPageBytes), true);
+      if (body.cut && isPage) return { kind: "oversized", status: res.status };
+      return judge(
+        res,
+        body.cut ? withoutKeyPrefixAtEnd(body.text, apiKey) : body.text,
+        sentCursor,
+      );
     } catch (err) {
       return {
         kind: "retry",
@@ -128,6 +169,10 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
     }
     // Only now: a good page can be 200 kB, not worth scanning for an excerpt nobody reads.
     const excerpt = excerptOf(body, apiKey);
+    // DRF's answer to a cursor it cannot decode; without a cursor, a 404 means a wrong base URL.
+    if (res.status === 404 && sentCursor !== null) {
+      return { kind: "cursor_rejected", status: 404, excerpt };
+    }
     if (res.status === 429 || res.status >= 500) {
       const retryAfterMs = res.status === 429 || res.status === 503
         ? parseRetryAfter(res.headers.get("Retry-After"), now())
@@ -163,9 +208,33 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
             path: "/calls",
           });
         }
-        const wait = outcome.retryAfterMs === null
-          ? backoffMs(attempt)
-          : Math.min(outcome.retryAfterMs, maxDelayMs);
+        if (outcome.kind === "cursor_rejected") {
+          throw cursorRejectedError({
+            status: outcome.status,
+            bodyExcerpt: outcome.excerpt,
+            attempts: attempt,
+          });
+        }
+        if (outcome.kind === "oversized") {
+          throw oversizedPageError({
+            limitBytes: maxPageBytes,
+            status: outcome.status,
+            attempts: attempt,
+          });
+        }
+        const asked = outcome.retryAfterMs;
+        // A Retry-After is honoured exactly or not at all: one that does not fit (past maxDelayMs,
+        // which keeps every wait inside the lease, or past the deadline) is handed to the engine,
+        // which releases the job until then instead of spending attempts on it.
+        if (asked !== null && (asked > maxDelayMs || now() + asked >= deadline)) {
+          throw rateLimitedError({
+            status: outcome.status ?? 429,
+            retryAfterMs: asked,
+            bodyExcerpt: outcome.excerpt,
+            attempts: attempt,
+          });
+        }
+        const wait = asked ?? backoffMs(attempt);
         if (attempt >= maxAttempts || now() + wait >= deadline) {
           throw transientError({
             problem: outcome.problem,
@@ -234,18 +303,78 @@ function parsePage(body: string): Omit<CallsPage, "requests"> | string {
   } catch (err) {
     return `body is not a calls page (${(err as Error).message})`;
   }
-  return {
-    results,
-    nextCursor,
-    total: Number.isSafeInteger(total) && (total as number) >= 0 ? total as number : null,
-  };
+  return { results, nextCursor, total: readTotal(total) };
+}
+
+/** `total` when it is a count the job can store, else null (unknown): never rely on it. */
+function readTotal(total: unknown): number | null {
+  return Number.isSafeInteger(total) && (total as number) >= 0 &&
+      (total as number) <= PG_INTEGER_MAX
+    ? total as number
+    : null;
+}
+
+/**
+ * The body as text, read as a stream up to `limitBytes`: past it, reading stops, the rest is
+ * cancelled (never buffered) and `cut` is true, `text` then holding the first `limitBytes`.
+ * Unless `keepHead`, a Content-Length over the limit cancels the body unread.
+ */
+async function readBody(
+  res: Response,
+  limitBytes: number,
+  keepHead: boolean,
+): Promise<{ text: string; cut: boolean }> {
+  const body = res.body;
+  if (body === null) return { text: "", cut: false };
+  const declared = Number(res.headers.get("content-length") ?? NaN);
+  if (!keepHead && declared > limitBytes) {
+    await body.cancel().catch(() => {});
+    return { text: "", cut: true };
+  }
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let cut = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size + value.byteLength > limitBytes) {
+        chunks.push(value.subarray(0, limitBytes - size));
+        size = limitBytes;
+        cut = true;
+        break;
+      }
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    if (cut) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+  let bytes: Uint8Array;
+  if (chunks.length === 1) bytes = chunks[0];
+  else {
+    bytes = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, at);
+      at += chunk.byteLength;
+    }
+  }
+  // Decoded as Response.text() does: UTF-8, a BOM dropped, bad bytes as U+FFFD.
+  return { text: new TextDecoder().decode(bytes), cut };
 }
 
 /** Retry-After as milliseconds from `nowMs`: delay-seconds or an HTTP-date; null if neither. */
 export function parseRetryAfter(value: string | null, nowMs: number): number | null {
   if (value === null) return null;
   const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (/^\d+$/.test(text)) {
+    const ms = Number(text) * 1000;
+    // Past 285,000 years the number is noise, not a wait anybody can honour.
+    return Number.isSafeInteger(ms) ? ms : null;
+  }
   // Only an HTTP-date (IMF-fixdate and its obsolete forms) has a weekday name or a comma.
   if (!/[a-z]/i.test(text)) return null;
   const at = Date.parse(text);
