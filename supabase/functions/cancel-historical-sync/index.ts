@@ -6,8 +6,8 @@ import { requireUser } from "../_shared/http/auth.ts";
 import { instantFromDate } from "../_shared/time.ts";
 import { ApiError } from "../_shared/http/errors.ts";
 import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";
-import { loadJob } from "../_shared/jobs/rows.ts";
-import { type JobRow, toJobView } from "../_shared/jobs/view.ts";
+import { jobViews, loadJob } from "../_shared/jobs/rows.ts";
+import type { JobRow } from "../_shared/jobs/view.ts";
 import { MANAGERS, requireJobRole } from "../_shared/jobs/access.ts";
 import { serviceSql } from "../_shared/platform/db.ts";
 import { CancelBody } from "./schema.ts";
@@ -42,7 +42,11 @@ export function makeHandler(deps: CancelDeps) {
         { job_id: job.id, status: job.status },
       );
     }
-    return json({ job: toJobView(job, { now, leaseSeconds: deps.config.SYNC_LEASE_SECONDS }) });
+    const [view] = await jobViews(deps.sql, [job], {
+      now,
+      leaseSeconds: deps.config.SYNC_LEASE_SECONDS,
+    });
+    return json({ job: view });
   });
 }
 

@@ -11,8 +11,7 @@ import {
   requireMethod,
   withCors,
 } from "../_shared/http/request.ts";
-import { agencyJobs } from "../_shared/jobs/rows.ts";
-import { toJobView } from "../_shared/jobs/view.ts";
+import { agencyJobs, jobViews } from "../_shared/jobs/rows.ts";
 import { ANY_MEMBER, requireAgencyRole, requireJobRole } from "../_shared/jobs/access.ts";
 import { serviceSql } from "../_shared/platform/db.ts";
 import { fromQuery, StatusInput } from "./schema.ts";
@@ -33,13 +32,15 @@ export function makeHandler(deps: StatusDeps) {
     const view = { now: deps.now(), leaseSeconds: deps.config.SYNC_LEASE_SECONDS };
     if ("job_id" in input) {
       const job = await requireJobRole(deps.sql, userId, input.job_id, ANY_MEMBER);
-      return json({ job: toJobView(job, view) });
+      const [one] = await jobViews(deps.sql, [job], view);
+      return json({ job: one });
     }
     await requireAgencyRole(deps.sql, userId, input.agency_id, ANY_MEMBER);
     const { jobs, active } = await agencyJobs(deps.sql, input.agency_id, input.limit);
+    const views = await jobViews(deps.sql, active ? [...jobs, active] : jobs, view);
     return json({
-      jobs: jobs.map((job) => toJobView(job, view)),
-      active_job: active ? toJobView(active, view) : null,
+      jobs: views.slice(0, jobs.length),
+      active_job: active ? views[jobs.length] : null,
     });
   });
 }

@@ -8,8 +8,8 @@ import { requireUser } from "../_shared/http/auth.ts";
 import { ApiError } from "../_shared/http/errors.ts";
 import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";
 import { instantFromDate } from "../_shared/time.ts";
-import { activeJob } from "../_shared/jobs/rows.ts";
-import { type JobRow, toJobView } from "../_shared/jobs/view.ts";
+import { activeJob, jobViews } from "../_shared/jobs/rows.ts";
+import type { JobRow } from "../_shared/jobs/view.ts";
 import { MANAGERS, requireAgencyRole } from "../_shared/jobs/access.ts";
 import { logUnexpected } from "../_shared/http/errors.ts";
 import { serviceSql } from "../_shared/platform/db.ts";
@@ -51,10 +51,11 @@ export function makeHandler(deps: StartDeps) {
     if (!job) throw alreadyActive((await activeJob(deps.sql, input.agency_id))?.id ?? null);
 
     await deps.kick(job.id);
-    return json(
-      { job: toJobView(job, { now, leaseSeconds: deps.config.SYNC_LEASE_SECONDS }) },
-      201,
-    );
+    const [view] = await jobViews(deps.sql, [job], {
+      now,
+      leaseSeconds: deps.config.SYNC_LEASE_SECONDS,
+    });
+    return json({ job: view }, 201);
   });
 }
 
@@ -85,6 +86,11 @@ export function kickThroughPgNet(sql: Sql): (jobId: string) => Promise<void> {
 export default {
   fetch: lazyHandler(() => {
     const sql = serviceSql("user");
-    return makeHandler({ sql, config: config(), now: () => new Date(), kick: kickThroughPgNet(sql) });
+    return makeHandler({
+      sql,
+      config: config(),
+      now: () => new Date(),
+      kick: kickThroughPgNet(sql),
+    });
   }),
 } satisfies Deno.ServeDefaultExport;

@@ -1,7 +1,13 @@
 // Reads of historical_sync_jobs shared by the functions. State changes go through the SQL
 // transition functions (create_sync_job, cancel_sync_job, …), never through here.
 import type { Sql } from "../platform/db.ts";
-import type { JobRow } from "./view.ts";
+import {
+  type JobEngineState,
+  type JobRow,
+  type JobView,
+  toJobView,
+  type ViewOptions,
+} from "./view.ts";
 
 export async function loadJob(sql: Sql, jobId: string): Promise<JobRow | null> {
   const [row] = await sql<JobRow[]>`
@@ -34,4 +40,19 @@ export async function agencyJobs(
     const active = await activeJob(tx as unknown as Sql, agencyId);
     return { jobs: [...jobs], active };
   });
+}
+
+/** The jobs as views: each row with its engine state (one read for all of them). */
+export async function jobViews(
+  sql: Sql,
+  rows: readonly JobRow[],
+  opts: ViewOptions,
+): Promise<JobView[]> {
+  if (rows.length === 0) return [];
+  const states = await sql<(JobEngineState & { job_id: string })[]>`
+    select job_id, refreshed_calls, trigger, not_before, unreadable_calls, unreadable_fields
+      from public.historical_sync_job_leases
+     where job_id = any (${rows.map((r) => r.id)}::uuid[])`;
+  const byId = new Map(states.map(({ job_id, ...state }) => [job_id, state]));
+  return rows.map((row) => toJobView(row, opts, byId.get(row.id)));
 }

@@ -35,7 +35,31 @@ export interface JobProgress {
   stalled: boolean;
 }
 
-export type JobView = Omit<JobRow, "cursor"> & { progress: JobProgress };
+/** What the job view carries from the engine's state beside the row (the companion table). */
+export interface JobEngineState {
+  refreshed_calls: number;
+  trigger: "user" | "schedule";
+  /** A Retry-After being honoured: no worker claims the job before then. */
+  not_before: string | null;
+  unreadable_calls: number;
+  unreadable_fields: string[];
+}
+
+export const NO_ENGINE_STATE: JobEngineState = {
+  refreshed_calls: 0,
+  trigger: "user",
+  not_before: null,
+  unreadable_calls: 0,
+  unreadable_fields: [],
+};
+
+export type JobView = Omit<JobRow, "cursor"> & {
+  progress: JobProgress;
+  refreshed_calls: number;
+  trigger: "user" | "schedule";
+  waiting_until: string | null;
+  fields_unreadable: { count: number; fields: string[] };
+};
 
 /** Below 1 until the job is really completed. */
 export const FRACTION_CAP = 0.9999;
@@ -48,12 +72,35 @@ export interface ViewOptions {
   leaseSeconds: number;
 }
 
-export function toJobView(row: JobRow, opts: ViewOptions): JobView {
+export function toJobView(
+  row: JobRow,
+  opts: ViewOptions,
+  state: JobEngineState = NO_ENGINE_STATE,
+): JobView {
   const { cursor: _cursor, ...job } = row;
-  return { ...job, progress: jobProgress(row, opts) };
+  const waitingUntil = waitingUntilOf(row, state, opts.now);
+  return {
+    ...job,
+    progress: jobProgress(row, opts, waitingUntil),
+    refreshed_calls: state.refreshed_calls,
+    trigger: state.trigger,
+    waiting_until: waitingUntil,
+    fields_unreadable: { count: state.unreadable_calls, fields: state.unreadable_fields },
+  };
 }
 
-export function jobProgress(row: JobRow, { now, leaseSeconds }: ViewOptions): JobProgress {
+/** The Retry-After still being waited out by an active job, else null. */
+function waitingUntilOf(row: JobRow, state: JobEngineState, now: Date): string | null {
+  if (state.not_before === null) return null;
+  if (row.status !== "pending" && row.status !== "in_progress") return null;
+  return microsFromIso(state.not_before) > now.getTime() * 1000 ? state.not_before : null;
+}
+
+export function jobProgress(
+  row: JobRow,
+  { now, leaseSeconds }: ViewOptions,
+  waitingUntil: string | null = null,
+): JobProgress {
   const nowMicros = now.getTime() * 1000;
 
   // The measures: processed of total_calls, imported of max_calls, each where known.
@@ -99,7 +146,8 @@ export function jobProgress(row: JobRow, { now, leaseSeconds }: ViewOptions): Jo
 
   const lastSign = row.last_activity_at ?? row.started_at;
   const stallMicros = Math.max(2 * leaseSeconds, MIN_STALL_SECONDS) * 1e6;
-  const stalled = row.status === "in_progress" && lastSign !== null &&
+  // Waiting out a Retry-After is not stalling: the job is idle because Ultravox asked.
+  const stalled = row.status === "in_progress" && lastSign !== null && waitingUntil === null &&
     nowMicros - microsFromIso(lastSign) > stallMicros;
 
   return { fraction, calls_per_minute: callsPerMinute, eta_seconds: etaSeconds, stalled };

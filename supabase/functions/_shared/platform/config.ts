@@ -19,6 +19,7 @@ const Env = z.object({
   SYNC_MAX_JOBS_PER_RUN: int(4),
   SYNC_LEASE_SECONDS: int(120),
   SYNC_MAX_ATTEMPTS: int(10),
+  SYNC_MAX_PAGE_BYTES: int(16 * 1024 * 1024),
 });
 
 export type EnvReader = (name: string) => string | undefined;

@@ -2,10 +2,11 @@
 // is cancelled, or the invocation's budget runs out. While a page is written, the next
 // one is already being fetched (its cursor is known from `next`).
 import { type CallsPage, createUltravoxClient } from "../ultravox/client.ts";
-import { parseCall, unstorableText } from "../ultravox/call.ts";
+import { parseCall } from "../ultravox/call.ts";
 import { UltravoxError } from "../ultravox/errors.ts";
 import type { Budget } from "./budget.ts";
 import type { ClaimedJob, InvalidCall, PageRow, PageWrite, SyncStore } from "./store.ts";
+import { BrokenSourceError, walkGuard } from "./walk_guard.ts";
 
 export interface JobRunSummary {
   id: string;
@@ -24,6 +25,8 @@ export interface JobRunContext {
   budget: Budget;
   apiBase: string;
   pageSize: number;
+  /** SYNC_MAX_PAGE_BYTES: a page body is not read past this size. */
+  maxPageBytes: number;
   leaseSeconds: number;
   maxAttempts: number;
   /** Called for a job that made progress and stopped only because the budget ran out. */
@@ -38,38 +41,34 @@ export interface JobRunContext {
 export const MISSING_KEY_MESSAGE =
   "No Ultravox API key is set for this agency. Set one with set_agency_ultravox_api_key, then start a new sync.";
 
-// JSON.stringify escapes exactly the characters Postgres refuses (U+0000, lone surrogates),
-// so one test of the page's JSON finds them without walking every call.
-const MAYBE_UNSTORABLE = /\\u0000|\\ud[89a-f]/;
-
 /**
- * Splits a page into the rows to upsert (as the JSON record_sync_page takes) and the calls
- * that failed validation, keeping API order. A call holding text Postgres cannot store is
- * a failed call too, instead of failing the whole page on every retry.
+ * Splits a page into the rows to store (as the JSON record_sync_page takes, each with the
+ * fields stored as null for an unexpected shape) and the objects that cannot be stored,
+ * keeping API order, plus the `created` of every storable call (for the paging guards).
  */
-export function mapPage(results: unknown[]): Pick<PageWrite, "callsJson" | "invalid"> {
-  let calls: PageRow[] = [];
+export function mapPage(
+  results: unknown[],
+): Pick<PageWrite, "callsJson" | "invalid"> & { createds: string[] } {
+  const calls: PageRow[] = [];
   const invalid: InvalidCall[] = [];
+  const createds: string[] = [];
   for (let ord = 0; ord < results.length; ord++) {
     const parsed = parseCall(results[ord]);
-    if (parsed.ok) calls.push({ ord, ...parsed.row });
-    else invalid.push({ ord, call_id: parsed.callId, reason: parsed.reason });
+    if (parsed.ok) {
+      calls.push({ ord, ...parsed.row, unreadable: parsed.unreadable });
+      createds.push(parsed.row.created_at);
+    } else {
+      invalid.push({ ord, call_id: parsed.callId, reason: parsed.reason });
+    }
   }
-  let callsJson = JSON.stringify(calls);
-  if (MAYBE_UNSTORABLE.test(callsJson)) {
-    calls = calls.filter((row) => {
-      const reason = unstorableText(row.raw);
-      if (reason !== null) invalid.push({ ord: row.ord, call_id: row.ultravox_call_id, reason });
-      return reason === null;
-    });
-    invalid.sort((a, b) => a.ord - b.ord);
-    callsJson = JSON.stringify(calls);
-  }
-  return { callsJson, invalid };
+  return { callsJson: JSON.stringify(calls), invalid, createds };
 }
 
 /** A page as fetched, already mapped: what the page step sends, and where to go next. */
-type MappedPage = Omit<CallsPage, "results"> & Pick<PageWrite, "callsJson" | "invalid">;
+type MappedPage = Omit<CallsPage, "results"> & ReturnType<typeof mapPage>;
+
+/** The longest Retry-After honoured; a longer one is read as this, and asked again then. */
+export const MAX_NOT_BEFORE_MS = 3_600_000;
 
 export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRunSummary> {
   const summary: JobRunSummary = {
@@ -109,16 +108,22 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     maxDelayMs: Math.min(20_000, Math.floor(leaseMs / 4)),
     timeoutMs: Math.min(30_000, Math.floor(leaseMs / 3)),
     deadline: ctx.retryDeadline,
+    maxPageBytes: ctx.maxPageBytes,
   });
+  // The upper bound sent: the job's date_to, or after Ultravox rejected a saved cursor, the
+  // oldest call counted so far (docs/ARCHITECTURE.md §5 "Resuming by time").
+  let toDate = job.date_to;
   // A page is mapped (validated, serialized for the page step) as soon as it arrives, that
   // is while the page before it is being written, and only its JSON is kept from then on.
   const fetchPage = (c: string | null): Promise<MappedPage> =>
     client.listCalls({
       fromDate: job.date_from,
-      toDate: job.date_to,
+      toDate,
       pageSize: ctx.pageSize,
       cursor: c,
     }).then(({ results, ...page }) => ({ ...page, ...mapPage(results) }));
+  const guard = walkGuard(cursor);
+  let resumable = true; // one resume by time, then again only after a page lands
   const heartbeat = setInterval(() => {
     store.renew(job.id, holder, ctx.leaseSeconds).catch(() => {});
   }, Math.max(1000, Math.floor(leaseMs / 3)));
@@ -128,9 +133,22 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     : null;
   try {
     while (inFlight) {
-      const page = await inFlight;
+      let page: MappedPage;
+      try {
+        page = await inFlight;
+      } catch (error) {
+        if (!(isCursorRejected(error) && resumable)) throw error;
+        // Ultravox could not decode the saved cursor: walk on from the oldest call counted,
+        // without a cursor; the page step never counts a call at that instant twice.
+        resumable = false;
+        toDate = (await store.oldestCounted(job.id)) ?? job.date_to;
+        ctx.log({ event: "cursor_rejected", job_id: job.id, resume_to_date: toDate });
+        inFlight = settleLater(fetchPage(null));
+        continue;
+      }
       inFlight = null;
       const nextCursor = page.nextCursor;
+      guard.check(page.createds, nextCursor);
       if (nextCursor !== null && ctx.budget.takePage()) {
         inFlight = settleLater(fetchPage(nextCursor));
       }
@@ -153,6 +171,7 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
         return summary;
       }
       summary.pages++;
+      resumable = true;
       summary.imported += outcome.page_imported;
       summary.skipped += outcome.page_skipped;
       summary.refreshed += outcome.page_refreshed;
@@ -215,14 +234,33 @@ async function keyRotatedSince(
   return current !== null && current !== usedKey;
 }
 
+function isCursorRejected(error: unknown): boolean {
+  return error instanceof UltravoxError && error.kind === "cursor_rejected";
+}
+
 async function recordFailure(
   ctx: JobRunContext,
   jobId: string,
   cursor: string | null,
   error: unknown,
 ): Promise<string> {
-  const permanent = error instanceof UltravoxError && error.kind === "permanent";
-  const message = error instanceof UltravoxError || error instanceof KeyRotatedError
+  if (error instanceof UltravoxError && error.kind === "rate_limited") {
+    // Too long to wait out here: no worker claims the job before Ultravox asked, and the
+    // attempt is not counted (docs/ARCHITECTURE.md §5 "Errors").
+    const waitMs = Math.min(error.retryAfterMs ?? 0, MAX_NOT_BEFORE_MS);
+    const notBefore = new Date(Date.now() + waitMs).toISOString();
+    ctx.log({ event: "job_rate_limited", job_id: jobId, not_before: notBefore });
+    try {
+      await ctx.store.release(jobId, ctx.holder, notBefore);
+    } catch {
+      // The database itself is failing: the lease runs out and a later run resumes.
+    }
+    return "in_progress";
+  }
+  const permanent = (error instanceof UltravoxError && error.kind === "permanent") ||
+    error instanceof BrokenSourceError;
+  const message = error instanceof UltravoxError || error instanceof KeyRotatedError ||
+      error instanceof BrokenSourceError
     ? error.message
     : "Importing failed unexpectedly; it will be retried on the next run.";
   ctx.log({

@@ -59,6 +59,7 @@ export async function processHistoricalSync(
     budget,
     apiBase: cfg.ULTRAVOX_API_BASE,
     pageSize: cfg.SYNC_PAGE_SIZE,
+    maxPageBytes: cfg.SYNC_MAX_PAGE_BYTES,
     leaseSeconds: cfg.SYNC_LEASE_SECONDS,
     maxAttempts: cfg.SYNC_MAX_ATTEMPTS,
     retryDeadline,

@@ -31,8 +31,8 @@ export interface InvalidCall {
   reason: string;
 }
 
-/** A valid call of the page with its position in it (API order). */
-export type PageRow = CallRow & { ord: number };
+/** A storable call of the page with its position in it (API order) and unreadable fields. */
+export type PageRow = CallRow & { ord: number; unreadable: string[] };
 
 export interface PageWrite {
   jobId: string;
@@ -114,6 +114,14 @@ export function syncStore(sql: Sql) {
       const [row] = await sql<{ request_id: string | null }[]>`
         select public.request_sync_continuation() as request_id`;
       return row.request_id;
+    },
+
+    /** The created of the oldest call the job has counted (where a walk resumes by time). */
+    async oldestCounted(jobId: string): Promise<string | null> {
+      const [row] = await sql<{ at: string | null }[]>`
+        select oldest_counted_at as at from public.historical_sync_job_leases
+         where job_id = ${jobId}`;
+      return row?.at ?? null;
     },
 
     async status(jobId: string): Promise<string | null> {
