@@ -239,13 +239,14 @@ select throws_ok(stmt, '42501', format('permission denied for function %s', fn),
 reset role;
 
 -- Beyond the list above: of every function in public, the API roles may execute only the
--- policy helper (authenticated) and nothing at all (anon).
+-- membership helpers (authenticated: the policies' my_agency_ids, and has_agency_role for a
+-- dashboard's own checks) and nothing at all (anon).
 select results_eq(
   $$ select proname::text collate "default" from pg_proc
       where pronamespace = 'public'::regnamespace and has_function_privilege('authenticated', oid, 'execute')
       order by 1 $$,
-  $$ values ('has_agency_role') $$,
-  'authenticated may execute exactly one function in public: has_agency_role');
+  $$ values ('has_agency_role'), ('my_agency_ids') $$,
+  'authenticated may execute exactly two functions in public: has_agency_role and my_agency_ids');
 select is_empty(
   $$ select proname from pg_proc
       where pronamespace = 'public'::regnamespace and has_function_privilege('anon', oid, 'execute') $$,

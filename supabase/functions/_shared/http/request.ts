@@ -31,6 +31,8 @@ export function withCors(handler: Handler): Handler {
 export function lazyHandler(make: () => Handler): Handler {
   let handler: Handler | null = null;
   return (req) => {
+    // The preflight needs nothing built: it answers even when the configuration is broken.
+    if (req.method === "OPTIONS") return Promise.resolve(preflightResponse());
     try {
       handler ??= make();
     } catch (e) {
