@@ -15,6 +15,7 @@ import { dbStart } from "./db/start.ts";
 import { dbReset } from "./db/reset.ts";
 import { dbUrl } from "./db/local_cluster.ts";
 import { userToken } from "../tools/dev_tokens.ts";
+import { devEnv } from "../tools/dev_env.ts";
 import { type JobView, progressPrinter } from "./demo/progress.ts";
 
 // The seed's demo agency and its admin (supabase/seed.sql).
@@ -62,7 +63,9 @@ async function startStandIn(sql: Sql, count: number): Promise<FakeUltravox> {
   const calls = generateAccount({ seed: 20261129, count, days: 90, end });
   const fake = await startFakeUltravox({ calls });
   cleanups.push(() => fake.close());
-  fake.faults.push({ kind: "invalidCalls", count: DEMO_INVALID_CALLS });
+  // Listed among the newest calls (so in the first page), and counted in `total` as Ultravox
+  // counts every listed object.
+  fake.addInvalidCalls(DEMO_INVALID_CALLS, { amongNewest: 50 });
 
   // The oldest calls are already in `calls`, as if they had been received live.
   const present = calls.slice(calls.length - Math.round(count * DEMO_PRESENT_SHARE));
@@ -206,7 +209,9 @@ async function main(): Promise<number> {
   }
 
   say("[3/6] The four functions and the local pg_net worker (pg_cron's schedule is live)");
-  const env: Record<string, string> = { ULTRAVOX_API_BASE: apiBase, SUPABASE_URL };
+  // The functions get the committed dev keys through the environment, with
+  // SYNC_ALLOW_DEV_KEYS=1 (tools/dev_env.ts); they never read supabase/dev-keys.json.
+  const env: Record<string, string> = { ...devEnv(), ULTRAVOX_API_BASE: apiBase, SUPABASE_URL };
   await startFunctions(env);
 
   say(`[4/6] The agency's Ultravox key goes into Vault (set_agency_ultravox_api_key)`);

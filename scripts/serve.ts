@@ -1,8 +1,11 @@
 // deno task serve — the four edge functions under one port, as the Supabase CLI serves
-// them: <SUPABASE_URL>/functions/v1/<name>. Configured only from the environment
-// (supabase/functions/_shared/config.ts). stdout carries exactly one line, once listening:
+// them: <SUPABASE_URL>/functions/v1/<name>, plus `GET /auth/v1/user` as Supabase Auth
+// answers it (tools/stand_in_auth.ts), so legacy HS256 tokens work end to end. Configured
+// only from the environment (supabase/functions/_shared/platform/config.ts); what is unset
+// of the keys comes from the committed dev keys, with SYNC_ALLOW_DEV_KEYS=1
+// (tools/dev_env.ts). stdout carries exactly one line, once listening:
 // "Serving functions at <SUPABASE_URL>/functions/v1/"; everything else goes to stderr.
-import { config, databaseUrl } from "../supabase/functions/_shared/platform/config.ts";
+import { config, databaseUrl, dispatchKey } from "../supabase/functions/_shared/platform/config.ts";
 import { drainBackground } from "../supabase/functions/_shared/platform/background.ts";
 import { withCorsHeaders } from "../supabase/functions/_shared/http/cors.ts";
 import { errorBody } from "../supabase/functions/_shared/http/errors.ts";
@@ -10,6 +13,8 @@ import { closeServiceSql, serviceSql } from "../supabase/functions/_shared/platf
 import type { Sql } from "../supabase/functions/_shared/platform/db.ts";
 import { type PgNetWorker, startPgNetWorker } from "./local/pg_net_worker.ts";
 import { writeDispatchSecrets } from "./local/vault_secrets.ts";
+import { applyDevEnv } from "../tools/dev_env.ts";
+import { authUserHandler } from "../tools/stand_in_auth.ts";
 import startHistoricalSync from "../supabase/functions/start-historical-sync/index.ts";
 import processHistoricalSync from "../supabase/functions/process-historical-sync/index.ts";
 import cancelHistoricalSync from "../supabase/functions/cancel-historical-sync/index.ts";
@@ -51,6 +56,8 @@ export interface ServerOptions {
   /** Overrides the URL's port; 0 picks a free one (tests). */
   port?: number;
   functions?: Record<string, FunctionModule>;
+  /** Answers GET /auth/v1/user (default: the stand-in Auth with the dev keys; null: 404). */
+  authUser?: FunctionModule["fetch"] | null;
   /** Per-request log lines (stderr by default). */
   log?: (line: string) => void;
 }
@@ -68,7 +75,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const base = new URL(opts.supabaseUrl ?? config().SUPABASE_URL);
   const hostname = base.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = opts.port ?? (base.port ? Number(base.port) : base.protocol === "https:" ? 443 : 80);
-  const route = functionsRouter(opts.functions ?? defaultFunctions());
+  const functions = functionsRouter(opts.functions ?? defaultFunctions());
+  const authUser = opts.authUser === undefined ? authUserHandler() : opts.authUser;
+  const route = (req: Request) =>
+    authUser && new URL(req.url).pathname === "/auth/v1/user" ? authUser(req) : functions(req);
   const log = opts.log ?? ((line: string) => console.error(line));
 
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
@@ -128,12 +138,19 @@ async function needsLocalPgNet(sql: Sql): Promise<boolean> {
  * values), start the local pg_net worker, then print the ready line.
  */
 export async function main(): Promise<void> {
+  const added = Object.keys(applyDevEnv());
+  if (added.length) {
+    console.error(`[serve] local dev keys (supabase/dev-keys.json) for: ${added.join(", ")}`);
+  }
   const cfg = config();
-  const server = await startServer({ supabaseUrl: cfg.SUPABASE_URL });
+  // Its gateway lets through the keys the functions were given, whichever they are.
+  const apiKeys = [...Object.values(cfg.publishableKeys), ...Object.values(cfg.secretKeys)];
+  const authUser = authUserHandler({ apiKeys });
+  const server = await startServer({ supabaseUrl: cfg.SUPABASE_URL, authUser });
   const sql = serviceSql("processor");
   await writeDispatchSecrets(sql, {
     projectUrl: cfg.SUPABASE_URL.replace(/\/+$/, ""),
-    functionsSecretKey: cfg.secretKeys.default ?? Object.values(cfg.secretKeys)[0],
+    functionsSecretKey: dispatchKey(cfg),
   });
   let worker: PgNetWorker | null = null;
   if (await needsLocalPgNet(sql)) {

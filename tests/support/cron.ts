@@ -5,6 +5,7 @@
 // The database is shared with other people's tests and a live pg_cron, so everything here
 // restores what it found, and the processor served is scoped to the one job a test owns:
 // an unscoped one would claim other tests' active jobs and walk them against our stand-in.
+import "./dev_env.ts";
 import type postgres from "postgres";
 import { type Config, loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import type { Sql } from "../../supabase/functions/_shared/platform/db.ts";

@@ -2,6 +2,7 @@
 // stand-in Ultravox (docs/ARCHITECTURE.md §5). Every test makes its own agencies, jobs and calls
 // (fresh random callIds), names its job by id so it never claims another test's, and removes what
 // it made. Waits are recorded, never slept.
+import "./dev_env.ts";
 import assert from "node:assert/strict";
 import { type Config, loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import {

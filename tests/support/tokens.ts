@@ -1,10 +1,11 @@
-// User access tokens for tests: the dev minter's (tools/dev_tokens.ts), plus the broken
-// variants the endpoints must refuse.
-import { base64url, exportJWK, generateKeyPair } from "jose";
-import { DEV_KID, devKeys, userToken } from "../../tools/dev_tokens.ts";
+// User access tokens for tests: the dev minter's (tools/dev_tokens.ts), ES256 with kid and
+// legacy-style HS256 without, plus the broken variants the endpoints must refuse.
+import "./dev_env.ts";
+import { base64url, exportJWK, generateKeyPair, SignJWT } from "jose";
+import { DEV_KID, devKeys, legacyUserToken, userToken } from "../../tools/dev_tokens.ts";
 
-export { DEV_KID, devKeys, userToken };
-export type { TokenOptions } from "../../tools/dev_tokens.ts";
+export { DEV_KID, devKeys, legacyUserToken, userToken };
+export type { LegacyTokenOptions, TokenOptions } from "../../tools/dev_tokens.ts";
 
 export const PUBLISHABLE_KEY: string = devKeys.publishable_key;
 export const SECRET_KEY: string = devKeys.secret_key;
@@ -55,6 +56,33 @@ export function algNoneToken(userId: string): string {
 export async function otherKeyPair(kid: string) {
   const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
   return { privateKey, publicJwk: { ...await exportJWK(publicKey), kid, alg: "ES256" } };
+}
+
+/** A legacy token whose payload was swapped for another user's, signature kept. */
+export async function forgedLegacyToken(userId: string, asUserId: string): Promise<string> {
+  const [header, , signature] = (await legacyUserToken(userId)).split(".");
+  const [, payload] = (await legacyUserToken(asUserId)).split(".");
+  return `${header}.${payload}.${signature}`;
+}
+
+/**
+ * A legacy project's API key, `anon` or `service_role`: an HS256 JWT without `sub`, signed
+ * with the legacy secret, as `supabase status` prints them (iss "supabase-demo", ten years).
+ */
+export async function legacyApiKey(
+  role: "anon" | "service_role",
+  secret = devKeys.legacy_jwt_secret,
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return await new SignJWT({ iss: "supabase-demo", role, iat: now })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setExpirationTime(now + 10 * 365 * 86_400)
+    .sign(new TextEncoder().encode(secret));
+}
+
+/** A legacy project's service_role key (see legacyApiKey). */
+export function legacyServiceRoleKey(secret?: string): Promise<string> {
+  return legacyApiKey("service_role", secret);
 }
 
 /** Headers supabase-js sends for a signed-in user: publishable apikey + Bearer token. */

@@ -1,4 +1,5 @@
-// The local router of `deno task serve`, over real HTTP on a free port.
+// The local router of `deno task serve`, over real HTTP on a free port: the functions, and
+// GET /auth/v1/user as Supabase Auth answers it (docs/ARCHITECTURE.md §8).
 import assert from "node:assert/strict";
 import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { makeHandler as makeStatus } from "../../supabase/functions/get-sync-status/index.ts";
@@ -6,7 +7,13 @@ import { makeHandler as makeStart } from "../../supabase/functions/start-histori
 import { startServer } from "../../scripts/serve.ts";
 import { TestDb, testSql } from "../support/db.ts";
 import { readDispatchSecrets, restoreDispatchSecrets } from "../support/cron.ts";
-import { userHeaders, userToken } from "../support/tokens.ts";
+import {
+  legacyUserToken,
+  PUBLISHABLE_KEY,
+  SECRET_KEY,
+  userHeaders,
+  userToken,
+} from "../support/tokens.ts";
 
 const config = loadConfig();
 
@@ -70,6 +77,70 @@ Deno.test("the router serves each function under /functions/v1/<name> and 404s t
   }
 });
 
+Deno.test("serve answers GET /auth/v1/user as Supabase Auth would, for the dev tokens", async () => {
+  const server = await startServer({ port: 0, functions: {}, log: () => {} });
+  const user = (headers: Record<string, string>, method = "GET") =>
+    fetch(`${server.url}/auth/v1/user`, { method, headers }).then(async (res) => ({
+      status: res.status,
+      body: await res.json(),
+    }));
+  try {
+    const USER = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
+    const ok = await user(
+      userHeaders(await legacyUserToken(USER, { claims: { email: "a@b.test" } })),
+    );
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.id, USER);
+    assert.deepEqual([ok.body.aud, ok.body.role, ok.body.email], [
+      "authenticated",
+      "authenticated",
+      "a@b.test",
+    ]);
+    // Tokens of the signing key too, as an Auth server on signing keys answers both.
+    assert.equal((await user(userHeaders(await userToken(USER)))).body.id, USER);
+    // The secret key passes the gateway as well.
+    assert.equal(
+      (await user({ ...userHeaders(await legacyUserToken(USER)), apikey: SECRET_KEY })).status,
+      200,
+    );
+
+    const badJwt = async (token: string, msg: RegExp) => {
+      const r = await user(userHeaders(token));
+      assert.equal(r.status, 401);
+      assert.equal(r.body.code, 401);
+      assert.equal(r.body.error_code, "bad_jwt");
+      assert.match(r.body.msg, msg);
+    };
+    await badJwt(
+      await legacyUserToken(USER, { expiresIn: -5 }),
+      /^invalid JWT: .*token is expired$/,
+    );
+    await badJwt(
+      await legacyUserToken(USER, { secret: "not-the-dev-secret".repeat(3) }),
+      /^invalid JWT: /,
+    );
+    await badJwt(await legacyUserToken("not-a-uuid"), /sub claim must be a UUID/);
+    await badJwt("not.a.jwt", /^invalid JWT: /);
+
+    const noBearer = await user({ apikey: PUBLISHABLE_KEY });
+    assert.deepEqual([noBearer.status, noBearer.body.error_code], [401, "no_authorization"]);
+    const noApikey = await user({ authorization: `Bearer ${await legacyUserToken(USER)}` });
+    assert.deepEqual(noApikey, { status: 401, body: { message: "No API key found in request" } });
+    const wrongApikey = await user({
+      ...userHeaders(await legacyUserToken(USER)),
+      apikey: "sb_publishable_x",
+    });
+    assert.equal(wrongApikey.status, 401);
+    assert.equal((await user(userHeaders(await legacyUserToken(USER)), "POST")).status, 405);
+    // Only that path: the rest of /auth/v1 is not served.
+    const other = await fetch(`${server.url}/auth/v1/token`);
+    assert.equal(other.status, 404);
+    await other.body?.cancel();
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("`deno task serve` prints exactly one line on stdout and stops on SIGTERM", async () => {
   // A free port for the child: bind :0, read it, release it.
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -87,10 +158,16 @@ Deno.test("`deno task serve` prints exactly one line on stdout and stops on SIGT
   }
 });
 
+function inherited(...names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((n) => Deno.env.get(n) ? [[n, Deno.env.get(n)!]] : []));
+}
+
 async function serveOnce(url: string, sql: ReturnType<typeof testSql>) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../../scripts/serve.ts", import.meta.url).pathname],
-    env: { SUPABASE_URL: url },
+    // Nothing of the keys from here: serve hands the dev keys to the functions itself.
+    clearEnv: true,
+    env: { ...inherited("HOME", "PATH", "DENO_DIR", "SUPABASE_DB_URL"), SUPABASE_URL: url },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -105,6 +182,13 @@ async function serveOnce(url: string, sql: ReturnType<typeof testSql>) {
   const res = await fetch(`${url}/functions/v1/get-sync-status`, { method: "OPTIONS" });
   assert.equal(res.status, 204);
   await res.body?.cancel();
+  // The dev keys came in through the environment, so a legacy token works end to end: the
+  // function asks serve's own /auth/v1/user, then answers 400 for the missing fields.
+  const legacy = await fetch(`${url}/functions/v1/get-sync-status`, {
+    headers: userHeaders(await legacyUserToken("9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d")),
+  });
+  assert.equal(legacy.status, 400);
+  assert.equal((await legacy.json()).error.code, "validation_failed");
   assert.deepEqual(await readDispatchSecrets(sql), {
     project_url: url,
     functions_secret_key: config.secretKeys.default,

@@ -1,6 +1,7 @@
 // What the fault tests share: a processor config aimed at the stand-in, fresh accounts,
 // running a job to its end, pausing the cron schedule, row locks held from the test's side,
 // and the exactness check every import ends with (lost, duplicated, counter mismatches).
+import "../../support/dev_env.ts";
 import assert from "node:assert/strict";
 import { type Config, loadConfig } from "../../../supabase/functions/_shared/platform/config.ts";
 import { connect, type Sql } from "../../../supabase/functions/_shared/platform/db.ts";
@@ -135,12 +136,17 @@ export interface RunLog {
 /**
  * processHistoricalSync({jobId}) again and again, as cron ticks would, until the job is no
  * longer active. An invocation that cannot claim the job (a dead worker's lease) is retried
- * until `waitMs` has passed.
+ * until `waitMs` has passed. `between` runs after each invocation that claimed the job and
+ * left it active, before the next one (e.g. a clock moving past a Retry-After).
  */
 export async function runUntilDone(
   deps: ProcessorDepsLite,
   jobId: string,
-  opts: { maxInvocations?: number; waitMs?: number } = {},
+  opts: {
+    maxInvocations?: number;
+    waitMs?: number;
+    between?: (run: RunSummary) => Promise<void>;
+  } = {},
 ): Promise<RunLog> {
   const maxInvocations = opts.maxInvocations ?? 40;
   const deadline = Date.now() + (opts.waitMs ?? 15_000);
@@ -176,6 +182,7 @@ export async function runUntilDone(
     if (log.invocations >= maxInvocations) {
       throw new Error(`job ${jobId} still ${job.status} after ${maxInvocations} invocations`);
     }
+    await opts.between?.(run);
   }
 }
 
