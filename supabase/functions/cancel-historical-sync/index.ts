@@ -8,7 +8,7 @@ import { ApiError } from "../_shared/http/errors.ts";
 import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";
 import { jobViews, loadJob } from "../_shared/jobs/rows.ts";
 import type { JobRow } from "../_shared/jobs/view.ts";
-import { MANAGERS, requireJobRole } from "../_shared/jobs/access.ts";
+import { MANAGERS, requireActionAllowed, requireJobRole } from "../_shared/jobs/access.ts";
 import { serviceSql } from "../_shared/platform/db.ts";
 import { CancelBody } from "./schema.ts";
 
@@ -24,7 +24,12 @@ export function makeHandler(deps: CancelDeps) {
     const body = await readBody(req);
     const { userId } = await requireUser(req, deps.config);
     const { job_id } = CancelBody.parse(body.json());
-    await requireJobRole(deps.sql, userId, job_id, MANAGERS);
+    const target = await requireJobRole(deps.sql, userId, job_id, MANAGERS);
+    await requireActionAllowed(
+      deps.sql,
+      target.agency_id,
+      deps.config.SYNC_USER_ACTIONS_PER_MINUTE,
+    );
 
     const now = deps.now();
     // Empty when the job is no longer active: already cancelled is fine, finished is not.

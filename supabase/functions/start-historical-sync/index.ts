@@ -10,7 +10,7 @@ import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared
 import { instantFromDate } from "../_shared/time.ts";
 import { activeJob, jobViews } from "../_shared/jobs/rows.ts";
 import type { JobRow } from "../_shared/jobs/view.ts";
-import { MANAGERS, requireAgencyRole } from "../_shared/jobs/access.ts";
+import { MANAGERS, requireActionAllowed, requireAgencyRole } from "../_shared/jobs/access.ts";
 import { logUnexpected } from "../_shared/http/errors.ts";
 import { serviceSql } from "../_shared/platform/db.ts";
 import { startBody } from "./schema.ts";
@@ -31,6 +31,7 @@ export function makeHandler(deps: StartDeps) {
     const now = deps.now();
     const input = startBody(now).parse(body.json());
     await requireAgencyRole(deps.sql, userId, input.agency_id, MANAGERS);
+    await requireActionAllowed(deps.sql, input.agency_id, deps.config.SYNC_USER_ACTIONS_PER_MINUTE);
 
     const active = await activeJob(deps.sql, input.agency_id);
     if (active) throw alreadyActive(active.id);

@@ -15,6 +15,7 @@ export type ErrorCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "ultravox_key_missing"
+  | "rate_limited"
   | "internal_error";
 
 /** An error a client may see, with a stable `code`. */

@@ -70,3 +70,26 @@ export async function requireJobRole(
   }
   return job;
 }
+
+/**
+ * 429 rate_limited, with Retry-After, once the agency has started or cancelled
+ * SYNC_USER_ACTIONS_PER_MINUTE times in the last minute; otherwise counts this action. The
+ * count lives in the database, so every isolate shares it.
+ */
+export async function requireActionAllowed(
+  sql: Sql,
+  agencyId: string,
+  perMinute: number,
+): Promise<void> {
+  const [{ wait }] = await sql<{ wait: number }[]>`
+    select public.note_sync_user_action(${agencyId}::uuid, ${perMinute}::integer) as wait`;
+  if (wait > 0) {
+    throw new ApiError(
+      429,
+      "rate_limited",
+      `This agency started or cancelled syncs ${perMinute} times in the last minute; try again in ${wait} s.`,
+      { retry_after_seconds: wait },
+      { "Retry-After": String(wait) },
+    );
+  }
+}
