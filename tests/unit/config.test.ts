@@ -73,7 +73,6 @@ Deno.test("a hosted project's environment is complete as the platform sets it", 
 Deno.test("each missing setting is an error naming its variable, hosted or local", () => {
   refused(without(HOSTED, "SUPABASE_DB_URL"), /^SUPABASE_DB_URL is not set \(nor SYNC_DB_URL\)/);
   for (const env of [HOSTED, LOCAL]) {
-    refused(without(env, "SUPABASE_JWKS"), /^SUPABASE_JWKS is not set \(nor SUPABASE_JWKS_URL\)/);
     refused(
       without(env, "SUPABASE_PUBLISHABLE_KEYS"),
       /^SUPABASE_PUBLISHABLE_KEYS is not set \(nor SUPABASE_PUBLISHABLE_KEY, nor the legacy SUPABASE_ANON_KEY\)/,
@@ -228,4 +227,15 @@ Deno.test("configuration errors never carry a key or a database password", () =>
       assert.doesNotMatch(e.message, /do_not_print_me|hunter2/);
     }
   }
+});
+
+Deno.test("without SUPABASE_JWKS or SUPABASE_JWKS_URL the keys are fetched from the project's Auth", () => {
+  const c = loadConfig(envOf({
+    SUPABASE_URL: "https://abcdefghijklmnop.supabase.co/",
+    SUPABASE_DB_URL: "postgresql://postgres:pw@db.abcdefghijklmnop.supabase.co:5432/postgres",
+    SUPABASE_PUBLISHABLE_KEY: "sb_publishable_x",
+    SUPABASE_SECRET_KEY: "sb_secret_x",
+  }));
+  assert.equal(c.jwks, null);
+  assert.equal(c.jwksUrl, "https://abcdefghijklmnop.supabase.co/auth/v1/.well-known/jwks.json");
 });

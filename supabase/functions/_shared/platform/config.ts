@@ -165,10 +165,10 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
   );
 
   const jwksText = env("SUPABASE_JWKS");
-  const jwksUrl = jwksText ? null : env("SUPABASE_JWKS_URL") || null;
-  if (!jwksText && !jwksUrl) {
-    throw missing("SUPABASE_JWKS", "the project's JSON Web Key Set", ["SUPABASE_JWKS_URL"]);
-  }
+  // Neither set: the project's Auth publishes its keys at a well-known path (as
+  // @supabase/server assumes), so a hosted project works without setting either.
+  const jwksUrl = jwksText ? null : env("SUPABASE_JWKS_URL") ||
+    `${supabaseUrl.replace(/\/+$/, "")}/auth/v1/.well-known/jwks.json`;
   if (jwksUrl) {
     if (!z.url().safeParse(jwksUrl).success) {
       throw new ConfigError("SUPABASE_JWKS_URL must be a URL");

@@ -75,6 +75,8 @@ export interface UltravoxClientOptions {
 
 export interface UltravoxClient {
   listCalls(params: ListCallsParams): Promise<CallsPage>;
+  /** GET /api/deleted_calls: tombstones `{callId, created, deletionTime, …}`, same paging. */
+  listDeletedCalls(params: ListCallsParams): Promise<CallsPage>;
 }
 
 export const CLIENT_DEFAULTS = {
@@ -194,71 +196,84 @@ export function createUltravoxClient(opts: UltravoxClientOptions): UltravoxClien
     return Math.floor(step / 2 + random() * (step / 2));
   }
 
-  return {
-    async listCalls(params: ListCallsParams): Promise<CallsPage> {
-      const url = callsUrl(baseUrl, params);
-      for (let attempt = 1;; attempt++) {
-        const outcome = await attemptOnce(url, params.cursor);
-        if (outcome.kind === "page") return { ...outcome.page, requests: attempt };
-        if (outcome.kind === "permanent") {
-          throw permanentError({
-            status: outcome.status,
-            bodyExcerpt: outcome.excerpt,
-            attempts: attempt,
-            path: "/calls",
-          });
-        }
-        if (outcome.kind === "cursor_rejected") {
-          throw cursorRejectedError({
-            status: outcome.status,
-            bodyExcerpt: outcome.excerpt,
-            attempts: attempt,
-          });
-        }
-        if (outcome.kind === "oversized") {
-          throw oversizedPageError({
-            limitBytes: maxPageBytes,
-            status: outcome.status,
-            attempts: attempt,
-          });
-        }
-        const asked = outcome.retryAfterMs;
-        // A Retry-After is honoured exactly or not at all: one that does not fit (past maxDelayMs,
-        // which keeps every wait inside the lease, or past the deadline) is handed to the engine,
-        // which releases the job until then instead of spending attempts on it.
-        if (asked !== null && (asked > maxDelayMs || now() + asked >= deadline)) {
-          throw rateLimitedError({
-            status: outcome.status ?? 429,
-            retryAfterMs: asked,
-            bodyExcerpt: outcome.excerpt,
-            attempts: attempt,
-          });
-        }
-        const wait = asked ?? backoffMs(attempt);
-        if (attempt >= maxAttempts || now() + wait >= deadline) {
-          throw transientError({
-            problem: outcome.problem,
-            status: outcome.status,
-            retryAfterMs: outcome.retryAfterMs,
-            bodyExcerpt: outcome.excerpt,
-            attempts: attempt,
-          });
-        }
-        await sleep(wait);
+  async function list(resource: ListResource, params: ListCallsParams): Promise<CallsPage> {
+    const url = callsUrl(baseUrl, params, resource);
+    for (let attempt = 1;; attempt++) {
+      const outcome = await attemptOnce(url, params.cursor);
+      if (outcome.kind === "page") return { ...outcome.page, requests: attempt };
+      if (outcome.kind === "permanent") {
+        throw permanentError({
+          status: outcome.status,
+          bodyExcerpt: outcome.excerpt,
+          attempts: attempt,
+          path: `/${resource}`,
+        });
       }
-    },
+      if (outcome.kind === "cursor_rejected") {
+        throw cursorRejectedError({
+          status: outcome.status,
+          bodyExcerpt: outcome.excerpt,
+          attempts: attempt,
+        });
+      }
+      if (outcome.kind === "oversized") {
+        throw oversizedPageError({
+          limitBytes: maxPageBytes,
+          status: outcome.status,
+          attempts: attempt,
+        });
+      }
+      const asked = outcome.retryAfterMs;
+      // A Retry-After is honoured exactly or not at all: one that does not fit (past maxDelayMs,
+      // which keeps every wait inside the lease, or past the deadline) is handed to the engine,
+      // which releases the job until then instead of spending attempts on it.
+      if (asked !== null && (asked > maxDelayMs || now() + asked >= deadline)) {
+        throw rateLimitedError({
+          status: outcome.status ?? 429,
+          retryAfterMs: asked,
+          bodyExcerpt: outcome.excerpt,
+          attempts: attempt,
+        });
+      }
+      const wait = asked ?? backoffMs(attempt);
+      if (attempt >= maxAttempts || now() + wait >= deadline) {
+        throw transientError({
+          problem: outcome.problem,
+          status: outcome.status,
+          retryAfterMs: outcome.retryAfterMs,
+          bodyExcerpt: outcome.excerpt,
+          attempts: attempt,
+        });
+      }
+      await sleep(wait);
+    }
+  }
+
+  return {
+    listCalls: (params) => list("calls", params),
+    listDeletedCalls: (params) => list("deleted_calls", params),
   };
 }
 
-/** The request for one page; `cursor` is the only thing taken from Ultravox's `next`. */
-export function callsUrl(baseUrl: string, p: ListCallsParams): URL {
+/** The lists the importer pages through: the calls, and the tombstones of deleted ones. */
+export type ListResource = "calls" | "deleted_calls";
+
+/**
+ * The request for one page; `cursor` is the only thing taken from Ultravox's `next`.
+ * /deleted_calls takes the list's filters but no `sort` (docs/ULTRAVOX.md).
+ */
+export function callsUrl(
+  baseUrl: string,
+  p: ListCallsParams,
+  resource: ListResource = "calls",
+): URL {
   if (!Number.isInteger(p.pageSize) || p.pageSize < 1) {
     throw new RangeError(`pageSize must be a positive integer, got ${p.pageSize}`);
   }
-  const url = new URL(`${baseUrl.replace(/\/+$/, "")}/calls`);
+  const url = new URL(`${baseUrl.replace(/\/+$/, "")}/${resource}`);
   if (p.fromDate !== null) url.searchParams.set("fromDate", p.fromDate);
   url.searchParams.set("toDate", p.toDate);
-  url.searchParams.set("sort", "-created");
+  if (resource === "calls") url.searchParams.set("sort", "-created");
   url.searchParams.set("pageSize", String(p.pageSize));
   if (p.cursor !== null) url.searchParams.set("cursor", p.cursor);
   return url;
