@@ -27,7 +27,22 @@ alter table public.historical_sync_job_leases
   add column trigger text not null default 'user',
   add constraint sync_job_leases_refreshed_positive check (refreshed_calls >= 0),
   add constraint sync_job_leases_unreadable_positive check (unreadable_calls >= 0),
-  add constraint sync_job_leases_trigger_valid check (trigger in ('user', 'schedule'));
+  add constraint sync_job_leases_trigger_valid check (trigger in ('user', 'schedule')),
+  add column catch_up boolean not null default false,
+  add column phase text not null default 'calls',
+  add column deleted_cursor text,
+  add column deleted_marked integer not null default 0,
+  add constraint sync_job_leases_phase_valid check (phase in ('calls', 'deleted_calls')),
+  add constraint sync_job_leases_phase_needs_catch_up check (phase = 'calls' or catch_up),
+  add constraint sync_job_leases_deleted_marked_positive check (deleted_marked >= 0);
+comment on column public.historical_sync_job_leases.catch_up is
+  'A catch-up job: after its calls it also walks GET /api/deleted_calls for its range.';
+comment on column public.historical_sync_job_leases.phase is
+  'Which walk the job is in: calls, then (catch-up only) deleted_calls.';
+comment on column public.historical_sync_job_leases.deleted_cursor is
+  'The cursor of the next /api/deleted_calls page (the calls walk keeps its own in the job row).';
+comment on column public.historical_sync_job_leases.deleted_marked is
+  'Calls of the agency this job marked ultravox_deleted_at.';
 
 comment on table public.historical_sync_job_leases is
   'Engine state of a job beside the seed table: the lease, attempts, Retry-After, the oldest counted call, refresh and readability counts, what started it. Backend only.';
@@ -95,7 +110,8 @@ create function public.create_sync_job(
   p_date_to timestamptz,
   p_max_calls integer,
   p_now timestamptz default now(),
-  p_trigger text default 'user'
+  p_trigger text default 'user',
+  p_catch_up boolean default false
 ) returns setof public.historical_sync_jobs
 language sql security definer set search_path = '' as $$
   with job as (
@@ -104,8 +120,8 @@ language sql security definer set search_path = '' as $$
     on conflict (agency_id) where status in ('pending', 'in_progress') do nothing
     returning *
   ), state as (
-    insert into public.historical_sync_job_leases (job_id, trigger)
-    select id, p_trigger from job
+    insert into public.historical_sync_job_leases (job_id, trigger, catch_up)
+    select id, p_trigger, p_catch_up from job
   )
   select * from job;
 $$;
@@ -215,6 +231,7 @@ declare
   v_mark timestamptz;
   v_mark_ids uuid[];
   v_done boolean;
+  v_next_phase boolean;
 begin
   -- Fence: still in progress, still ours, and nobody moved the cursor since we read it. Both
   -- rows are locked, so neither a cancel nor a claim can change them under us.
@@ -347,6 +364,9 @@ begin
   end if;
 
   v_done := v_cut is not null or p_next_cursor is null;
+  -- A catch-up's calls walk is followed by its deleted-calls walk: the job goes on.
+  v_next_phase := v_done and v_state.catch_up;
+  v_done := v_done and not v_next_phase;
   v_failure := coalesce(v_failure, v_state.latest_failure);
 
   return query
@@ -378,6 +398,7 @@ begin
                              else p_now + make_interval(secs => p_lease_seconds) end,
            failed_attempts = 0,
            last_problem = null,
+           phase = case when v_next_phase then 'deleted_calls' else l.phase end,
            refreshed_calls = l.refreshed_calls + v_refreshed,
            unreadable_calls = l.unreadable_calls + v_unreadable,
            unreadable_fields = v_unreadable_fields,
@@ -455,7 +476,7 @@ comment on function public.record_sync_error is
 -- ── privileges ──────────────────────────────────────────────────────────────────────
 revoke execute on function
   public.sync_job_is_claimable(public.historical_sync_jobs, public.historical_sync_job_leases, timestamptz),
-  public.create_sync_job(uuid, timestamptz, timestamptz, integer, timestamptz, text),
+  public.create_sync_job(uuid, timestamptz, timestamptz, integer, timestamptz, text, boolean),
   public.claim_sync_jobs(uuid, integer, integer, uuid, timestamptz, integer),
   public.record_sync_page(uuid, uuid, text, text, jsonb, jsonb, integer, integer, timestamptz),
   public.release_sync_job(uuid, uuid, timestamptz),
@@ -463,7 +484,7 @@ revoke execute on function
 from public, anon, authenticated;
 grant execute on function
   public.sync_job_is_claimable(public.historical_sync_jobs, public.historical_sync_job_leases, timestamptz),
-  public.create_sync_job(uuid, timestamptz, timestamptz, integer, timestamptz, text),
+  public.create_sync_job(uuid, timestamptz, timestamptz, integer, timestamptz, text, boolean),
   public.claim_sync_jobs(uuid, integer, integer, uuid, timestamptz, integer),
   public.record_sync_page(uuid, uuid, text, text, jsonb, jsonb, integer, integer, timestamptz),
   public.release_sync_job(uuid, uuid, timestamptz),

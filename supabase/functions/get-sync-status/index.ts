@@ -36,11 +36,16 @@ export function makeHandler(deps: StatusDeps) {
       return json({ job: one });
     }
     await requireAgencyRole(deps.sql, userId, input.agency_id, ANY_MEMBER);
-    const { jobs, active } = await agencyJobs(deps.sql, input.agency_id, input.limit);
+    const { jobs, active, lastCompletedAt } = await agencyJobs(
+      deps.sql,
+      input.agency_id,
+      input.limit,
+    );
     const views = await jobViews(deps.sql, active ? [...jobs, active] : jobs, view);
     return json({
       jobs: views.slice(0, jobs.length),
       active_job: active ? views[jobs.length] : null,
+      last_completed_at: lastCompletedAt,
     });
   });
 }

@@ -44,11 +44,19 @@ export function makeHandler(deps: StartDeps) {
         "This agency has no Ultravox API key yet. Add one, then start the sync again.",
       );
     }
+    // A catch-up starts SYNC_CATCH_UP_OVERLAP_HOURS before the newest date_to of the
+    // agency's completed jobs (null: none completed, a full sync), never after date_to.
+    const dateFrom = input.catch_up
+      ? deps.sql`least(public.catch_up_from(${input.agency_id}::uuid,
+                                       ${deps.config.SYNC_CATCH_UP_OVERLAP_HOURS}::integer),
+                  ${input.date_to}::timestamptz - interval '1 microsecond')`
+      : deps.sql`${input.date_from}::timestamptz`;
     // Empty when another start won the race: the unique index on active jobs decides.
     const [job] = await deps.sql<JobRow[]>`
       select * from public.create_sync_job(
-        ${input.agency_id}::uuid, ${input.date_from}::timestamptz, ${input.date_to}::timestamptz,
-        ${input.max_calls}::integer, ${instantFromDate(now).iso}::timestamptz)`;
+        ${input.agency_id}::uuid, ${dateFrom}, ${input.date_to}::timestamptz,
+        ${input.max_calls}::integer, ${instantFromDate(now).iso}::timestamptz,
+        'user', ${input.catch_up}::boolean)`;
     if (!job) throw alreadyActive((await activeJob(deps.sql, input.agency_id))?.id ?? null);
 
     await deps.kick(job.id);

@@ -27,6 +27,11 @@ export interface StartInput {
   /** Canonical UTC, never in the future. */
   date_to: string;
   max_calls: number | null;
+  /**
+   * A catch-up: date_from is worked out from the agency's completed jobs (date_from stays
+   * null here), its deleted calls are walked too, and max_calls defaults to null.
+   */
+  catch_up: boolean;
 }
 
 /** The schema for a request handled at `now` (which a future or missing date_to becomes). */
@@ -36,11 +41,19 @@ export function startBody(now: Date) {
       agency_id: z.guid(),
       date_from: dateBound("from").nullable().optional(),
       date_to: dateBound("to").optional(),
-      max_calls: z.number().int().min(1).max(MAX_CALLS_LIMIT).nullable().default(
-        DEFAULT_MAX_CALLS,
-      ),
+      max_calls: z.number().int().min(1).max(MAX_CALLS_LIMIT).nullable().optional(),
+      catch_up: z.boolean().default(false),
     })
     .transform((body, ctx): StartInput => {
+      if (body.catch_up && body.date_from !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["catch_up"],
+          message:
+            "catch_up works out date_from itself (from the agency's last completed sync); send one or the other.",
+        });
+        return z.NEVER;
+      }
       const current = instantFromDate(now);
       const to = body.date_to === undefined || body.date_to.micros > current.micros
         ? current
@@ -58,7 +71,12 @@ export function startBody(now: Date) {
         agency_id: body.agency_id,
         date_from: from?.iso ?? null,
         date_to: to.iso,
-        max_calls: body.max_calls,
+        max_calls: body.max_calls !== undefined
+          ? body.max_calls
+          : body.catch_up
+          ? null
+          : DEFAULT_MAX_CALLS,
+        catch_up: body.catch_up,
       };
     });
 }

@@ -25,12 +25,15 @@ export async function activeJob(sql: Sql, agencyId: string): Promise<JobRow | nu
   return row ?? null;
 }
 
-/** The agency's jobs, newest first, and its active job, read from one snapshot. */
+/**
+ * The agency's jobs, newest first, its active job, and when its last successful sync ended
+ * (the newest completed_at of a completed job), read from one snapshot.
+ */
 export async function agencyJobs(
   sql: Sql,
   agencyId: string,
   limit: number,
-): Promise<{ jobs: JobRow[]; active: JobRow | null }> {
+): Promise<{ jobs: JobRow[]; active: JobRow | null; lastCompletedAt: string | null }> {
   return await sql.begin("isolation level repeatable read read only", async (tx) => {
     const jobs = await tx<JobRow[]>`
       select * from public.historical_sync_jobs
@@ -38,7 +41,10 @@ export async function agencyJobs(
        order by created_at desc, id desc
        limit ${limit}`;
     const active = await activeJob(tx as unknown as Sql, agencyId);
-    return { jobs: [...jobs], active };
+    const [{ last }] = await tx<{ last: string | null }[]>`
+      select max(completed_at) as last from public.historical_sync_jobs
+       where agency_id = ${agencyId}::uuid and status = 'completed'`;
+    return { jobs: [...jobs], active, lastCompletedAt: last };
   });
 }
 
@@ -50,7 +56,8 @@ export async function jobViews(
 ): Promise<JobView[]> {
   if (rows.length === 0) return [];
   const states = await sql<(JobEngineState & { job_id: string })[]>`
-    select job_id, refreshed_calls, trigger, not_before, unreadable_calls, unreadable_fields
+    select job_id, refreshed_calls, trigger, not_before, unreadable_calls, unreadable_fields,
+           catch_up, deleted_marked
       from public.historical_sync_job_leases
      where job_id = any (${rows.map((r) => r.id)}::uuid[])`;
   const byId = new Map(states.map(({ job_id, ...state }) => [job_id, state]));

@@ -43,6 +43,8 @@ export interface JobEngineState {
   not_before: string | null;
   unreadable_calls: number;
   unreadable_fields: string[];
+  catch_up: boolean;
+  deleted_marked: number;
 }
 
 export const NO_ENGINE_STATE: JobEngineState = {
@@ -51,6 +53,8 @@ export const NO_ENGINE_STATE: JobEngineState = {
   not_before: null,
   unreadable_calls: 0,
   unreadable_fields: [],
+  catch_up: false,
+  deleted_marked: 0,
 };
 
 export type JobView = Omit<JobRow, "cursor"> & {
@@ -59,6 +63,9 @@ export type JobView = Omit<JobRow, "cursor"> & {
   trigger: "user" | "schedule";
   waiting_until: string | null;
   fields_unreadable: { count: number; fields: string[] };
+  /** A catch-up also walks Ultravox's deleted calls and marks them. */
+  catch_up: boolean;
+  deleted_calls_marked: number;
 };
 
 /** Below 1 until the job is really completed. */
@@ -86,6 +93,8 @@ export function toJobView(
     trigger: state.trigger,
     waiting_until: waitingUntil,
     fields_unreadable: { count: state.unreadable_calls, fields: state.unreadable_fields },
+    catch_up: state.catch_up,
+    deleted_calls_marked: state.deleted_marked,
   };
 }
 

@@ -28,6 +28,7 @@ const Env = z.object({
   SYNC_MAX_ATTEMPTS: int(10),
   SYNC_MAX_PAGE_BYTES: int(16 * 1024 * 1024),
   SYNC_USER_ACTIONS_PER_MINUTE: int(30),
+  SYNC_CATCH_UP_OVERLAP_HOURS: int(24, 0),
 });
 
 export type EnvReader = (name: string) => string | undefined;

@@ -7,6 +7,7 @@ import { UltravoxError } from "../ultravox/errors.ts";
 import type { Budget } from "./budget.ts";
 import type { ClaimedJob, InvalidCall, PageRow, PageWrite, SyncStore } from "./store.ts";
 import { BrokenSourceError, walkGuard } from "./walk_guard.ts";
+import { walkDeletedCalls } from "./deleted_walk.ts";
 
 export interface JobRunSummary {
   id: string;
@@ -128,7 +129,10 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     store.renew(job.id, holder, ctx.leaseSeconds).catch(() => {});
   }, Math.max(1000, Math.floor(leaseMs / 3)));
 
-  let inFlight: Promise<MappedPage> | null = ctx.budget.takePage()
+  // The calls walk is over when the job is already in its deleted-calls walk, or once its
+  // last page moved it there (a catch-up).
+  let callsDone = job.phase === "deleted_calls";
+  let inFlight: Promise<MappedPage> | null = !callsDone && ctx.budget.takePage()
     ? settleLater(fetchPage(cursor))
     : null;
   try {
@@ -181,6 +185,30 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
       if (outcome.status !== "in_progress") {
         discard(ctx, inFlight);
         ctx.log({ event: "job_finished", job_id: job.id, status: outcome.status });
+        return summary;
+      }
+      if (nextCursor === null) callsDone = true;
+    }
+    if (callsDone) {
+      const deleted = await walkDeletedCalls({
+        store,
+        client,
+        budget: ctx.budget,
+        holder,
+        pageSize: ctx.pageSize,
+        leaseSeconds: ctx.leaseSeconds,
+        job,
+        cursor: job.phase === "deleted_calls" ? job.deleted_cursor : null,
+      });
+      summary.pages += deleted.pages;
+      if (deleted.status === "fenced") {
+        summary.status = (await store.status(job.id)) ?? "cancelled";
+        ctx.log({ event: "job_fenced_out", job_id: job.id, status: summary.status });
+        return summary;
+      }
+      if (deleted.status !== "budget") {
+        summary.status = deleted.status;
+        ctx.log({ event: "job_finished", job_id: job.id, status: deleted.status });
         return summary;
       }
     }

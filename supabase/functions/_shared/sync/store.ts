@@ -11,6 +11,9 @@ export interface ClaimedJob {
   date_to: string;
   cursor: string | null;
   max_calls: number | null;
+  /** Which walk the job is in: its calls, then (a catch-up) the deleted calls. */
+  phase: "calls" | "deleted_calls";
+  deleted_cursor: string | null;
 }
 
 export interface PageOutcome {
@@ -57,10 +60,12 @@ export function syncStore(sql: Sql) {
       jobId: string | null,
     ) {
       return await sql<ClaimedJob[]>`
-        select id, agency_id, date_from, date_to, cursor, max_calls
+        select c.id, c.agency_id, c.date_from, c.date_to, c.cursor, c.max_calls,
+               l.phase, l.deleted_cursor
           from public.claim_sync_jobs(${holder}, ${limit}, ${leaseSeconds}, ${jobId},
-                                     p_max_attempts => ${maxAttempts})
-         where status = 'in_progress'`;
+                                     p_max_attempts => ${maxAttempts}) c
+          join public.historical_sync_job_leases l on l.job_id = c.id
+         where c.status = 'in_progress'`;
     },
 
     async apiKey(agencyId: string): Promise<string | null> {
@@ -76,6 +81,22 @@ export function syncStore(sql: Sql) {
           ${p.jobId}, ${p.holder}, ${p.fromCursor}, ${p.nextCursor},
           ${p.callsJson}::text::jsonb, ${JSON.stringify(p.invalid)}::text::jsonb,
           ${p.total}, ${p.leaseSeconds})`;
+      return row ?? null;
+    },
+
+    /** A deleted-calls page step; null when the fence failed. */
+    async recordDeletedPage(p: {
+      jobId: string;
+      holder: string;
+      fromCursor: string | null;
+      nextCursor: string | null;
+      tombstones: unknown[];
+      leaseSeconds: number;
+    }): Promise<{ status: PageOutcome["status"]; page_marked: number } | null> {
+      const [row] = await sql<{ status: PageOutcome["status"]; page_marked: number }[]>`
+        select status, page_marked from public.record_deleted_page(
+          ${p.jobId}, ${p.holder}, ${p.fromCursor}, ${p.nextCursor},
+          ${JSON.stringify(p.tombstones)}::text::jsonb, ${p.leaseSeconds})`;
       return row ?? null;
     },
 
