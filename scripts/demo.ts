@@ -2,7 +2,9 @@
 // local Postgres (installed if missing) → stand-in Ultravox with a realistic account →
 // the four functions and the pg_net worker (so the real pg_cron schedule is live) →
 // a historical sync started over HTTP as the demo agency's admin → live progress →
-// the final job, the cron_job_logs rows of the run, and the curl commands to do it by hand.
+// the account changes (new calls, one billed, one deleted) and a catch-up keeps up →
+// the cron command run as pg_cron runs it → the cron_job_logs rows of the run, and the curl
+// commands to do it by hand.
 //
 // Environment: DEMO_CALLS (account size, default 5000); ULTRAVOX_API_KEY (import from the
 // real Ultravox, at ULTRAVOX_API_BASE, instead of the stand-in); CI=true or a non-terminal
@@ -27,9 +29,9 @@ export const DEMO_INVALID_CALLS = 5;
 /** Share of the account already in `calls` (e.g. received live), so the import skips them. */
 export const DEMO_PRESENT_SHARE = 0.06;
 const POLL_MS = 200;
-/** pg_cron ticks at each minute boundary; the demo waits for one to show its log row. */
-const CRON_WAIT_MS = 75_000;
 const DEADLINE_MS = 15 * 60_000;
+/** Calls the stand-in account gains after the backfill, for the catch-up to import. */
+export const DEMO_NEW_CALLS = 25;
 
 const SUPABASE_URL = Deno.env.get("SUPABASE_URL") || "http://127.0.0.1:54321";
 const FUNCTIONS = `${SUPABASE_URL.replace(/\/$/, "")}/functions/v1`;
@@ -132,27 +134,44 @@ async function startFunctions(env: Record<string, string>): Promise<string> {
 }
 
 async function cronLogsSince(sql: Sql, since: Date) {
-  const read = () =>
-    sql`
-      select job_name, status, started_at, completed_at, result, error_message
-        from public.cron_job_logs where started_at >= ${since.toISOString()}
-       order by started_at`;
-  let logs = await read();
-  if (logs.length === 0) {
-    // The import finished between two ticks: wait for the next one to show its row.
-    const next = new Date(Math.ceil(Date.now() / 60_000) * 60_000);
-    say(
-      `\nWaiting for pg_cron's next tick (${
-        next.toISOString().slice(11, 19)
-      } UTC) to show its log row…`,
-    );
-    const deadline = Date.now() + CRON_WAIT_MS;
-    while (logs.length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 1000));
-      logs = await read();
-    }
-  }
-  return logs;
+  return await sql`
+    select job_name, status, started_at, completed_at, result, error_message
+      from public.cron_job_logs where started_at >= ${since.toISOString()}
+     order by started_at`;
+}
+
+/**
+ * Runs the dispatcher's stored cron command once, exactly as pg_cron would at the next
+ * minute (the schedule stays live meanwhile), instead of waiting for that minute.
+ */
+async function runCronCommandNow(sql: Sql) {
+  const [{ command }] = await sql<{ command: string }[]>`
+    select command from cron.job where jobname = 'process-historical-sync'`;
+  say(`
+Running the stored cron command now, as pg_cron runs it every minute: ${command}`);
+  await sql.unsafe(command);
+}
+
+/** Ultravox moves on after the backfill: new calls, one call billed later, one deleted. */
+function accountMovesOn(fake: FakeUltravox) {
+  const newest = fake.calls[0];
+  const now = Date.now();
+  const fresh = generateAccount({
+    seed: 20261201,
+    count: DEMO_NEW_CALLS,
+    days: 1,
+    end: new Date(now - 60_000).toISOString(),
+  });
+  fake.addCalls(fresh);
+  const billed = fake.updateCall(newest.callId, {
+    billingStatus: "BILLING_STATUS_BILLED",
+    summary: `${newest.summary ?? ""} (summary completed after the call was billed)`.trim(),
+  });
+  const deleted = fake.deleteCall(fake.calls[DEMO_NEW_CALLS + 1].callId);
+  say(
+    `      the account gained ${DEMO_NEW_CALLS} calls; call ${billed.callId} was billed and ` +
+      `summarised; call ${deleted.callId} was deleted`,
+  );
 }
 
 async function call(path: string, token: string, init: RequestInit = {}) {
@@ -197,13 +216,14 @@ async function main(): Promise<number> {
 
   let apiBase: string;
   let apiKey: string;
+  let fake: FakeUltravox | null = null;
   if (realKey) {
     apiBase = Deno.env.get("ULTRAVOX_API_BASE") || "https://api.ultravox.ai/api";
     apiKey = realKey;
     say(`[2/6] Ultravox: the real API at ${apiBase} (ULTRAVOX_API_KEY is set)`);
   } else {
     say("[2/6] Stand-in Ultravox with a realistic, deterministic account");
-    const fake = await startStandIn(sql, count);
+    fake = await startStandIn(sql, count);
     apiBase = fake.baseUrl;
     apiKey = fake.apiKey!;
   }
@@ -238,6 +258,32 @@ async function main(): Promise<number> {
 
   say("\nThe job:");
   say(JSON.stringify(job, null, 2));
+
+  let caughtUp: JobView | null = null;
+  if (fake && job.status === "completed") {
+    say("\nAfter the backfill, Ultravox moves on");
+    accountMovesOn(fake);
+    say(
+      `${ADMIN_EMAIL} starts a catch-up (catch_up: true: from the last sync's end minus the overlap)`,
+    );
+    const { job: catchUp } = await call("start-historical-sync", token, {
+      method: "POST",
+      body: JSON.stringify({ agency_id: AGENCY_ID, catch_up: true }),
+    });
+    caughtUp = catchUp;
+    const until = Date.now() + DEADLINE_MS;
+    while (["pending", "in_progress"].includes(caughtUp!.status) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      caughtUp = (await call(`get-sync-status?job_id=${catchUp.id}`, token)).job;
+    }
+    say(
+      `      catch-up ${caughtUp!.status}: imported ${caughtUp!.imported_calls} new, refreshed ` +
+        `${caughtUp!.refreshed_calls} changed, marked ${caughtUp!.deleted_calls_marked} deleted ` +
+        `(processed ${caughtUp!.processed_calls}, from ${caughtUp!.date_from})`,
+    );
+  }
+
+  await runCronCommandNow(sql);
   const logs = await cronLogsSince(sql, started);
   say(`\ncron_job_logs rows of this run (${logs.length}):`);
   for (const l of logs) {
@@ -252,7 +298,14 @@ async function main(): Promise<number> {
     `\nDemo summary: status=${job.status} processed=${job.processed_calls} imported=${job.imported_calls} ` +
       `skipped=${job.skipped_calls} failed=${job.failed_calls}`,
   );
-  return job.status === "completed" ? 0 : 1;
+  if (caughtUp) {
+    say(
+      `Catch-up summary: status=${caughtUp.status} imported=${caughtUp.imported_calls} ` +
+        `refreshed=${caughtUp.refreshed_calls} deleted_marked=${caughtUp.deleted_calls_marked}`,
+    );
+  }
+  const ok = job.status === "completed" && (caughtUp === null || caughtUp.status === "completed");
+  return ok ? 0 : 1;
 }
 
 if (import.meta.main) {

@@ -10,6 +10,9 @@ export interface JobView {
   failed_calls: number;
   max_calls: number | null;
   error_message: string | null;
+  date_from: string | null;
+  refreshed_calls: number;
+  deleted_calls_marked: number;
   progress: {
     fraction: number | null;
     calls_per_minute: number | null;

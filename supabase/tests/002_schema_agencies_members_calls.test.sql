@@ -114,8 +114,9 @@ select is(
 select columns_are('public', 'calls', array[
   'id', 'agency_id', 'ultravox_call_id', 'ultravox_agent_id', 'created_at', 'joined_at', 'ended_at',
   'end_reason', 'duration_seconds', 'billed_duration_seconds', 'short_summary', 'summary',
-  'recording_enabled', 'metadata', 'raw', 'source', 'historical_sync_job_id', 'imported_at'
-], 'calls has exactly the 18 columns of docs/ARCHITECTURE.md §4');
+  'recording_enabled', 'metadata', 'raw', 'source', 'historical_sync_job_id', 'imported_at',
+  'ultravox_deleted_at'
+], 'calls has exactly the 19 columns of docs/ARCHITECTURE.md §4 (ultravox_deleted_at for catch-up)');
 
 select col_type_is('public', 'calls', c.col, c.typ, format('calls.%s is %s', c.col, c.typ))
   from (values
