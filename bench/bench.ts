@@ -1,116 +1,116 @@
-// deno task bench — the performance figures of docs/ARCHITECTURE.md §5 and issue 8, measured against the
-// real local Postgres and the stand-in Ultravox (in a process of its own). Writes
-// bench/results.json and regenerates docs/PERFORMANCE.md. Every figure is the median of
-// BENCH_RUNS runs (default 3) with its spread. Needs the database to itself: it pauses the
-// process-historical-sync schedule while it runs and deletes everything it created.
+// deno task bench — the performance figures, measured against the real local Postgres and the
+// stand-in Ultravox (in a process of its own). Writes bench/results.json (an output, not
+// committed) and the table between the markers of docs/PERFORMANCE.md; the prose around the
+// table is written by hand. Every figure is the median of BENCH_RUNS runs (default 3) with
+// its spread. Needs the database to itself: it pauses the process-historical-sync schedule
+// while it runs and deletes everything it created.
+//
+//   deno task bench                          measure, write results.json and the table
+//   deno run -A bench/bench.ts --render-only the table again from bench/results.json
 import { loadConfig } from "../supabase/functions/_shared/platform/config.ts";
+import {
+  spawnStandIn,
+  type StandInProcess,
+  type StandInSpec,
+} from "../tools/stand_in_ultravox/spawn.ts";
+import { applyDevEnv } from "../tools/dev_env.ts";
 import { type CeilingResult, measureCeiling } from "./ceiling.ts";
 import {
   benchSql,
   deleteAgencies,
   foreignActiveJobs,
   restoreCron,
+  restoreDispatchSecrets,
+  waitForQuiet,
   withCronPaused,
 } from "./database.ts";
-import {
-  spawnStandIn,
-  type StandInProcess,
-  type StandInSpec,
-} from "../tools/stand_in_ultravox/spawn.ts";
+import { type DispatchResult, measureDispatchHold } from "./dispatch_hold.ts";
 import { measureIdleTick } from "./idle_tick.ts";
-import { importInSubprocess, type ImportOnceResult } from "./import_once.ts";
-import { measureBareWalk } from "./latency_bound.ts";
-import { measurePageStep, type PageStepResult } from "./page_step.ts";
-import { readProfile, summarizeProfile } from "./profile.ts";
-import { renderReport } from "./report.ts";
+import { type LatencyRun, measureLatencyBound } from "./latency_bound.ts";
 import { machineFacts } from "./machine.ts";
-import { measureScaleOut, type ScaleOutResult } from "./scale_out.ts";
+import { measurePageStep, type PageStepResult } from "./page_step.ts";
+import { measureProfile, type ProfileResult } from "./profile.ts";
 import {
   type BenchReport,
-  type LatencyRun,
-  type Results,
+  figures,
+  fillFigures,
+  renderFigures,
+  type Runs,
   type Settings,
-  summarize,
-} from "./summary.ts";
+} from "./report.ts";
+import { measureScaleOut, type ScaleOutResult } from "./scale_out.ts";
+import {
+  assertComplete,
+  importInSubprocess,
+  type ImportOnceResult,
+  type ImportOptions,
+} from "./throughput.ts";
 
-const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 3);
-const THROUGHPUT_CALLS = 50_000;
-const PAGE_SIZES = [100, 200] as const;
-/** SYNC_PAGE_SIZE's default (docs/ARCHITECTURE.md §8): the latency and scale-out runs use it. */
-const DEFAULT_PAGE_SIZE = 100;
-const LATENCY_MS = 100;
-const LATENCY_CALLS = 5_000;
-const SCALE_AGENCIES = 20;
-const SCALE_CALLS = 2_000;
-const SCALE_PROCESSORS = [1, 2, 4] as const;
-/** The platform's CPU allowance per request. */
-const CPU_ALLOWANCE_MS = 2_000;
-/** The platform's memory limit, given to V8 as its heap limit as the edge runtime does. */
-const PLATFORM_HEAP_MB = 256;
-const SEEDS = { throughput: 20_261_129, latency: 20_261_130, scaleOut: 20_261_200 };
-
-const ROOT = new URL("../", import.meta.url);
+applyDevEnv(); // the committed dev keys, as `deno task serve` runs with them
 const config = loadConfig();
+const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 3);
 const settings: Settings = {
   runs: RUNS,
-  throughputCalls: THROUGHPUT_CALLS,
-  pageSizes: [...PAGE_SIZES],
-  defaultPageSize: DEFAULT_PAGE_SIZE,
-  latencyMs: LATENCY_MS,
-  latencyCalls: LATENCY_CALLS,
-  scaleAgencies: SCALE_AGENCIES,
-  scaleCalls: SCALE_CALLS,
-  scaleProcessors: [...SCALE_PROCESSORS],
-  cpuAllowanceMs: CPU_ALLOWANCE_MS,
-  platformHeapMb: PLATFORM_HEAP_MB,
+  throughputCalls: 50_000,
+  pageSizes: [100, 200],
+  /** SYNC_PAGE_SIZE's default: the latency, dispatch and scale-out runs use it. */
+  defaultPageSize: 100,
+  latencyMs: 100,
+  latencyCalls: 5_000,
+  /** A job that takes a few seconds at latencyMs per page: 30 pages. */
+  dispatchCalls: 3_000,
+  dispatchesPerRun: 3,
+  scaleAgencies: 20,
+  scaleCalls: 2_000,
+  scaleProcessors: [1, 2, 4],
+  /** The platform's CPU allowance per request. */
+  cpuAllowanceMs: 2_000,
+  /** The platform's memory limit, given to V8 as its heap limit as the edge runtime does. */
+  platformHeapMb: 256,
   maxPagesPerRun: config.SYNC_MAX_PAGES_PER_RUN,
   maxJobsPerRun: config.SYNC_MAX_JOBS_PER_RUN,
 };
+const SEEDS = {
+  throughput: 20_261_129,
+  latency: 20_261_130,
+  dispatch: 20_261_131,
+  scale: 20_261_200,
+};
+const RESULTS = new URL("./results.json", import.meta.url);
+const DOC = new URL("../docs/PERFORMANCE.md", import.meta.url);
 const log = (message: string) => console.error(`[bench] ${message}`);
 
-async function withFake<T>(
-  spec: StandInSpec,
-  fn: (fake: StandInProcess) => Promise<T>,
-): Promise<T> {
-  const fake = await spawnStandIn(spec);
+async function writeTable(report: BenchReport) {
+  const doc = await Deno.readTextFile(DOC);
+  await Deno.writeTextFile(DOC, fillFigures(doc, renderFigures(report)));
+}
+
+async function withStandIn<T>(spec: StandInSpec, fn: (s: StandInProcess) => Promise<T>) {
+  const standIn = await spawnStandIn(spec);
   try {
-    return await fn(fake);
+    return await fn(standIn);
   } finally {
-    await fake.close();
+    await standIn.close();
   }
 }
 
-function check(result: ImportOnceResult, calls: number) {
-  if (result.status !== "completed" || result.imported !== calls || result.calls !== calls) {
-    throw new Error(
-      `the import did not bring in all ${calls} calls: ${JSON.stringify({ ...result })}` +
-        " (are the bench's calls in the database already? run with a clean database)",
-    );
-  }
-}
-
-// `--render-only`: work the figures out again from the runs in bench/results.json and
-// rewrite docs/PERFORMANCE.md, without measuring anything.
 if (Deno.args.includes("--render-only")) {
-  const last = JSON.parse(
-    await Deno.readTextFile(new URL("bench/results.json", ROOT)),
-  ) as BenchReport;
-  last.figures = summarize({ ...last.raw, profile: last.profile }, last.settings);
-  await Deno.writeTextFile(
-    new URL("bench/results.json", ROOT),
-    JSON.stringify(last, null, 2) + "\n",
-  );
-  await Deno.writeTextFile(new URL("docs/PERFORMANCE.md", ROOT), renderReport(last));
+  const last = JSON.parse(await Deno.readTextFile(RESULTS)) as BenchReport;
+  last.figures = figures(last.runs, last.settings);
+  await Deno.writeTextFile(RESULTS, JSON.stringify(last, null, 2) + "\n");
+  await writeTable(last);
   Deno.exit(0);
 }
 
-// Interrupted: put the schedule back and remove what the bench made, then stop.
+// Interrupted: put the schedule and the dispatcher's secrets back, remove what the bench
+// made, then stop.
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, async () => {
     log(`${signal}: restoring the cron schedule and deleting the bench's agencies`);
     const fresh = benchSql();
     try {
       await restoreCron(fresh);
+      await restoreDispatchSecrets(fresh);
       await deleteAgencies(fresh);
     } finally {
       Deno.exit(130);
@@ -118,6 +118,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+const s = settings;
 const sql = benchSql();
 try {
   const foreign = await foreignActiveJobs(sql);
@@ -129,121 +130,145 @@ try {
   }
   await deleteAgencies(sql); // leftovers of an interrupted run
   const started = performance.now();
-  const results = await withCronPaused(sql, async () => {
-    // ── ceiling, throughput, statements, CPU, memory ──────────────────────────────
-    const ceiling: Record<number, CeilingResult[]> = { 100: [], 200: [] };
-    const jsonbCeiling: Record<number, CeilingResult[]> = { 100: [], 200: [] };
-    const imports: Record<number, ImportOnceResult[]> = { 100: [], 200: [] };
+  const runs: Runs = await withCronPaused(sql, async () => {
+    // ── ceilings, throughput, page step, statements, CPU, memory, profile ─────────────
+    const ceiling = {
+      values: {} as Record<number, CeilingResult[]>,
+      jsonb: {} as Record<number, CeilingResult[]>,
+    };
+    const imports: Record<number, ImportOnceResult[]> = {};
+    for (const ps of s.pageSizes) {
+      ceiling.values[ps] = [];
+      ceiling.jsonb[ps] = [];
+      imports[ps] = [];
+    }
     const platformHeap: ImportOnceResult[] = [];
     const pageStep: PageStepResult[] = [];
-    const profileDir = await Deno.makeTempDir({ prefix: "bench-profile-" });
-    let profile: Results["profile"] | undefined;
-    await withFake({
-      accounts: [{ apiKey: "bench-throughput", seed: SEEDS.throughput, count: THROUGHPUT_CALLS }],
+    let profile: ProfileResult | undefined;
+    await withStandIn({
+      accounts: [{ apiKey: "bench-throughput", seed: SEEDS.throughput, count: s.throughputCalls }],
       latencyMs: 0,
-      maxPageSize: Math.max(...PAGE_SIZES),
-    }, async (fake) => {
-      const importOpts = (pageSize: number) => ({
-        apiBase: fake.baseUrl,
+      maxPageSize: Math.max(...s.pageSizes),
+    }, async (standIn) => {
+      const importOpts = (pageSize: number): ImportOptions => ({
+        apiBase: standIn.baseUrl,
         apiKey: "bench-throughput",
         pageSize,
-        maxPagesPerRun: config.SYNC_MAX_PAGES_PER_RUN,
+        maxPagesPerRun: s.maxPagesPerRun,
       });
+      const imported = async (r: ImportOnceResult) => {
+        await deleteAgencies(sql, [r.agencyId]);
+        assertComplete(r, s.throughputCalls);
+        return r;
+      };
       log("warm-up (not recorded)");
       await measureCeiling(sql, { seed: SEEDS.throughput, count: 10_000, pageSize: 100 });
-      const warm = await importInSubprocess(importOpts(DEFAULT_PAGE_SIZE));
-      await deleteAgencies(sql, [warm.agencyId]);
+      await deleteAgencies(sql, [
+        (await importInSubprocess(importOpts(s.defaultPageSize))).agencyId,
+      ]);
       for (let run = 1; run <= RUNS; run++) {
-        for (const pageSize of PAGE_SIZES) {
+        for (const pageSize of s.pageSizes) {
           log(`run ${run}/${RUNS}, page size ${pageSize}: ceilings`);
-          const ceilingOpts = { seed: SEEDS.throughput, count: THROUGHPUT_CALLS, pageSize };
-          ceiling[pageSize].push(await measureCeiling(sql, { ...ceilingOpts, form: "values" }));
-          jsonbCeiling[pageSize].push(await measureCeiling(sql, { ...ceilingOpts, form: "jsonb" }));
-          log(`run ${run}/${RUNS}, page size ${pageSize}: import of ${THROUGHPUT_CALLS} calls`);
-          const r = await importInSubprocess(importOpts(pageSize));
-          await deleteAgencies(sql, [r.agencyId]);
-          check(r, THROUGHPUT_CALLS);
-          imports[pageSize].push(r);
-          if (pageSize === DEFAULT_PAGE_SIZE) {
-            log(`run ${run}/${RUNS}, page size ${pageSize}: record_sync_page alone`);
-            pageStep.push(
-              await measurePageStep(sql, {
-                seed: SEEDS.throughput,
-                count: THROUGHPUT_CALLS,
-                pageSize,
-              }),
-            );
+          const c = { seed: SEEDS.throughput, count: s.throughputCalls, pageSize };
+          ceiling.values[pageSize].push(await measureCeiling(sql, { ...c, form: "values" }));
+          ceiling.jsonb[pageSize].push(await measureCeiling(sql, { ...c, form: "jsonb" }));
+          log(`run ${run}/${RUNS}, page size ${pageSize}: import of ${s.throughputCalls} calls`);
+          imports[pageSize].push(await imported(await importInSubprocess(importOpts(pageSize))));
+          if (pageSize === s.defaultPageSize) {
+            log(`run ${run}/${RUNS}, page size ${pageSize}: record_sync_page alone, 3 passes`);
+            pageStep.push(await measurePageStep(sql, c));
           }
         }
-        log(`run ${run}/${RUNS}: import with the V8 heap limited to ${PLATFORM_HEAP_MB} MB`);
-        const r = await importInSubprocess(importOpts(DEFAULT_PAGE_SIZE), {
-          v8Flags: [`--max-heap-size=${PLATFORM_HEAP_MB}`],
-        });
-        await deleteAgencies(sql, [r.agencyId]);
-        check(r, THROUGHPUT_CALLS);
-        platformHeap.push(r);
+        log(`run ${run}/${RUNS}: import with the V8 heap limited to ${s.platformHeapMb} MB`);
+        platformHeap.push(
+          await imported(
+            await importInSubprocess(importOpts(s.defaultPageSize), {
+              v8Flags: [`--max-heap-size=${s.platformHeapMb}`],
+            }),
+          ),
+        );
       }
-      log("CPU profile of one import (page size 100)");
-      const r = await importInSubprocess(importOpts(DEFAULT_PAGE_SIZE), {
-        cpuProfileDir: profileDir,
+      log(`CPU profile of one import (page size ${s.defaultPageSize})`);
+      profile = await measureProfile(sql, {
+        ...importOpts(s.defaultPageSize),
+        calls: s.throughputCalls,
       });
-      await deleteAgencies(sql, [r.agencyId]);
-      check(r, THROUGHPUT_CALLS);
-      profile = { pages: r.pages, ...summarizeProfile(await readProfile(profileDir)) };
     });
-    await Deno.remove(profileDir, { recursive: true });
 
-    // ── latency bound ─────────────────────────────────────────────────────────────
+    // ── latency bound, dispatch hold ──────────────────────────────────────────────────
     const latency: LatencyRun[] = [];
-    await withFake({
-      accounts: [{ apiKey: "bench-latency", seed: SEEDS.latency, count: LATENCY_CALLS }],
-      latencyMs: LATENCY_MS,
-      maxPageSize: 100,
-    }, async (fake) => {
+    const dispatch: DispatchResult[] = [];
+    await withStandIn({
+      accounts: [
+        { apiKey: "bench-latency", seed: SEEDS.latency, count: s.latencyCalls },
+        { apiKey: "bench-dispatch", seed: SEEDS.dispatch, count: s.dispatchCalls },
+      ],
+      latencyMs: s.latencyMs,
+      maxPageSize: s.defaultPageSize,
+    }, async (standIn) => {
       for (let run = 1; run <= RUNS; run++) {
-        log(`run ${run}/${RUNS}: ${LATENCY_CALLS} calls at ${LATENCY_MS} ms per page`);
-        const opts = {
-          apiBase: fake.baseUrl,
-          apiKey: "bench-latency",
-          pageSize: DEFAULT_PAGE_SIZE,
-          maxPagesPerRun: config.SYNC_MAX_PAGES_PER_RUN,
-        };
-        const r = await importInSubprocess(opts);
-        await deleteAgencies(sql, [r.agencyId]);
-        check(r, LATENCY_CALLS);
-        const bare = await measureBareWalk(opts);
-        latency.push({ ...r, bareWalkMs: bare.wallMs, barePages: bare.pages });
+        log(`run ${run}/${RUNS}: ${s.latencyCalls} calls at ${s.latencyMs} ms per page`);
+        latency.push(
+          await measureLatencyBound(sql, {
+            apiBase: standIn.baseUrl,
+            apiKey: "bench-latency",
+            pageSize: s.defaultPageSize,
+            maxPagesPerRun: s.maxPagesPerRun,
+            calls: s.latencyCalls,
+          }),
+        );
+        log(
+          `run ${run}/${RUNS}: ${s.dispatchesPerRun} dispatches through pg_net each way, ` +
+            `${s.dispatchCalls} calls at ${s.latencyMs} ms per page`,
+        );
+        dispatch.push(
+          ...await measureDispatchHold(sql, {
+            apiBase: standIn.baseUrl,
+            apiKey: "bench-dispatch",
+            calls: s.dispatchCalls,
+            pageSize: s.defaultPageSize,
+            dispatches: s.dispatchesPerRun,
+          }),
+        );
       }
     });
 
-    // ── idle tick ─────────────────────────────────────────────────────────────────
+    // ── idle tick ─────────────────────────────────────────────────────────────────────
     log("idle tick");
     const idle = await measureIdleTick(sql, { ticks: 20 * RUNS });
 
-    // ── scale-out ─────────────────────────────────────────────────────────────────
-    const keys = Array.from({ length: SCALE_AGENCIES }, (_, i) => `bench-scale-${i}`);
-    const scaleOut: Record<number, ScaleOutResult[]> = { 1: [], 2: [], 4: [] };
-    await withFake({
-      accounts: keys.map((apiKey, i) => ({ apiKey, seed: SEEDS.scaleOut + i, count: SCALE_CALLS })),
-      latencyMs: LATENCY_MS,
-      maxPageSize: 100,
-    }, async (fake) => {
+    // ── scale-out ─────────────────────────────────────────────────────────────────────
+    const keys = Array.from({ length: s.scaleAgencies }, (_, i) => `bench-scale-${i}`);
+    const scaleOut: Record<number, ScaleOutResult[]> = {};
+    for (const p of s.scaleProcessors) scaleOut[p] = [];
+    await withStandIn({
+      accounts: keys.map((apiKey, i) => ({ apiKey, seed: SEEDS.scale + i, count: s.scaleCalls })),
+      latencyMs: s.latencyMs,
+      maxPageSize: s.defaultPageSize,
+    }, async (standIn) => {
       for (let run = 1; run <= RUNS; run++) {
-        for (const processors of SCALE_PROCESSORS) {
+        for (const processors of s.scaleProcessors) {
           log(
-            `run ${run}/${RUNS}: ${SCALE_AGENCIES} agencies × ${SCALE_CALLS} calls, ${processors} processor(s)`,
+            `run ${run}/${RUNS}: ${s.scaleAgencies} agencies × ${s.scaleCalls} calls, ` +
+              `${processors} processor(s)`,
           );
+          if (!await waitForQuiet(sql, 120_000)) {
+            throw new Error("other agencies' jobs stayed active: the scale-out needs the database");
+          }
           const r = await measureScaleOut(sql, {
-            apiBase: fake.baseUrl,
+            apiBase: standIn.baseUrl,
             apiKeys: keys,
             processors,
-            pageSize: DEFAULT_PAGE_SIZE,
-            maxPagesPerRun: config.SYNC_MAX_PAGES_PER_RUN,
-            maxJobsPerRun: config.SYNC_MAX_JOBS_PER_RUN,
+            pageSize: s.defaultPageSize,
+            maxPagesPerRun: s.maxPagesPerRun,
+            maxJobsPerRun: s.maxJobsPerRun,
           });
           await deleteAgencies(sql, r.agencyIds);
-          if (r.completedJobs !== SCALE_AGENCIES || r.calls !== SCALE_AGENCIES * SCALE_CALLS) {
+          if (r.completedJobs !== s.scaleAgencies || r.calls !== s.scaleAgencies * s.scaleCalls) {
             throw new Error(`scale-out left work undone: ${JSON.stringify(r)}`);
+          }
+          if (r.foreignJobs.length > 0) {
+            log(`the processors claimed ${r.foreignJobs.length} job(s) of another session`);
           }
           scaleOut[processors].push(r);
         }
@@ -251,34 +276,27 @@ try {
     });
     return {
       ceiling,
-      jsonbCeiling,
-      imports,
+      throughput: { imports, platformHeap },
       pageStep,
-      platformHeap,
-      profile: profile!,
       latency,
+      dispatch,
       idle,
       scaleOut,
+      profile: profile!,
     };
   });
 
-  const { profile, ...raw } = results;
   const report: BenchReport = {
     generatedAt: new Date().toISOString(),
     durationS: Math.round((performance.now() - started) / 1000),
     machine: await machineFacts(sql),
     settings,
-    figures: summarize(results, settings),
-    profile,
-    raw,
+    figures: figures(runs, settings),
+    runs,
   };
-  await Deno.writeTextFile(
-    new URL("bench/results.json", ROOT),
-    JSON.stringify(report, null, 2) + "\n",
-  );
-  await Deno.mkdir(new URL("docs/", ROOT), { recursive: true });
-  await Deno.writeTextFile(new URL("docs/PERFORMANCE.md", ROOT), renderReport(report));
-  log(`done in ${report.durationS} s: bench/results.json, docs/PERFORMANCE.md`);
+  await Deno.writeTextFile(RESULTS, JSON.stringify(report, null, 2) + "\n");
+  await writeTable(report);
+  log(`done in ${report.durationS} s: bench/results.json, the table in docs/PERFORMANCE.md`);
 } finally {
   await deleteAgencies(sql).catch(() => {});
   await sql.end();

@@ -5,7 +5,8 @@
 //
 // Two forms of that INSERT:
 //   "values": a multi-row VALUES list, one bound parameter per column and row, serialized by
-//             postgres.js as it sends each page (the ceiling the issue defines);
+//             postgres.js as it sends each page (the ceiling the throughput target is set
+//             against);
 //   "jsonb":  each page as one JSON parameter unpacked by jsonb_to_recordset (the form
 //             record_sync_page takes), serialized before the clock starts: Postgres's side
 //             only, the tightest ceiling. The importer overlaps its own client work with the
@@ -13,7 +14,8 @@
 import { connect, type Sql } from "../supabase/functions/_shared/platform/db.ts";
 import { parseCall } from "../supabase/functions/_shared/ultravox/call.ts";
 import { generateAccount } from "../tools/stand_in_ultravox/accounts.ts";
-import { createAgency, createJob, DB_URL, deleteAgencies } from "./database.ts";
+import { ACCOUNT_DAYS, createAgency, createJob, DB_URL, deleteAgencies } from "./database.ts";
+import { formatSpread, type Row, type Spread, spread } from "./stats.ts";
 
 export type CeilingForm = "values" | "jsonb";
 
@@ -46,9 +48,9 @@ const COLUMNS = [
   "historical_sync_job_id",
 ] as const;
 
-type Row = Record<(typeof COLUMNS)[number], unknown>;
+type CallRow = Record<(typeof COLUMNS)[number], unknown>;
 
-function insertPage(db: Sql, page: Row[] | string) {
+function insertPage(db: Sql, page: CallRow[] | string) {
   if (typeof page !== "string") {
     return db`
       insert into public.calls ${db(page as never, ...COLUMNS)}
@@ -86,7 +88,11 @@ export async function measureCeiling(
   try {
     // The importer stamps its job id on every row (a foreign key checked per row): so do we.
     const jobId = await createJob(sql, agencyId);
-    const rows: Row[] = generateAccount({ seed: opts.seed, count: opts.count, days: 365 })
+    const rows: CallRow[] = generateAccount({
+      seed: opts.seed,
+      count: opts.count,
+      days: ACCOUNT_DAYS,
+    })
       .map((c) => {
         const parsed = parseCall(c);
         if (!parsed.ok) throw new Error(`generated call ${c.callId} is invalid: ${parsed.reason}`);
@@ -97,7 +103,7 @@ export async function measureCeiling(
           historical_sync_job_id: jobId,
         };
       });
-    const pages: (Row[] | string)[] = [];
+    const pages: (CallRow[] | string)[] = [];
     for (let i = 0; i < rows.length; i += opts.pageSize) {
       const page = rows.slice(i, i + opts.pageSize);
       pages.push(form === "values" ? page : JSON.stringify(page));
@@ -124,4 +130,42 @@ export async function measureCeiling(
   } finally {
     await deleteAgencies(sql, [agencyId]);
   }
+}
+
+/** The runs of both forms, by page size. */
+export interface CeilingRuns {
+  values: Record<number, CeilingResult[]>;
+  jsonb: Record<number, CeilingResult[]>;
+}
+
+export interface CeilingFigures {
+  values: Record<number, Spread>;
+  jsonb: Record<number, Spread>;
+}
+
+export function ceilingFigures(runs: CeilingRuns, pageSizes: number[]): CeilingFigures {
+  const rate = (rs: CeilingResult[]) => spread(rs.map((r) => r.callsPerSec));
+  return {
+    values: Object.fromEntries(pageSizes.map((ps) => [ps, rate(runs.values[ps])])),
+    jsonb: Object.fromEntries(pageSizes.map((ps) => [ps, rate(runs.jsonb[ps])])),
+  };
+}
+
+export function ceilingRows(f: CeilingFigures, pageSizes: number[]): Row[] {
+  const perPage = (by: Record<number, Spread>) =>
+    pageSizes.map((ps) => `page ${ps}: **${formatSpread(by[ps])}** calls/s`).join("<br>");
+  return [
+    {
+      figure: "Ceiling: one multi-row `INSERT … VALUES … ON CONFLICT DO NOTHING` per page, " +
+        "same columns, postgres.js, serialized as sent",
+      target: "—",
+      result: perPage(f.values),
+    },
+    {
+      figure: "Tightest ceiling: one `INSERT … SELECT FROM jsonb_to_recordset($1)` per page, " +
+        "serialized before the clock",
+      target: "—",
+      result: perPage(f.jsonb),
+    },
+  ];
 }

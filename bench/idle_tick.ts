@@ -3,7 +3,7 @@
 // deletes the cron_job_logs rows its ticks wrote. The net.http_request_queue row count and its
 // id sequence, before and after each tick, show that no HTTP request was queued.
 import type { Sql } from "../supabase/functions/_shared/platform/db.ts";
-import { type Spread, spread } from "./stats.ts";
+import { formatSpread, type Row, type Spread, spread } from "./stats.ts";
 
 export interface IdleTickResult {
   ticks: number;
@@ -56,4 +56,16 @@ export async function measureIdleTick(sql: Sql, opts: { ticks: number }): Promis
     reasons: [...reasons],
     logIds,
   };
+}
+
+export function idleRows(r: IdleTickResult): Row[] {
+  const reasons = r.reasons.map((x) => `\`${x}\``).join(", ");
+  return [{
+    figure:
+      `Idle tick: \`select public.dispatch_historical_sync()\` with no work (${r.ticks} ticks)`,
+    target: "< 5 ms, 0 HTTP requests",
+    result: `**${formatSpread(r.ms, 2)} ms**; **${r.httpRequests}** HTTP requests queued; ` +
+      `reason ${reasons}`,
+    met: r.ms.median < 5 && r.httpRequests === 0 && r.reasons.join() === "no_work",
+  }];
 }

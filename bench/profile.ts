@@ -1,5 +1,9 @@
-// Where the processor's CPU goes: a V8 CPU profile of one import (deno run --cpu-prof),
-// each sample charged to the first category its call stack matches.
+// Where the processor's CPU goes: a V8 CPU profile of one import (bench/throughput.ts under
+// deno run --cpu-prof), each sample charged to the first category its call stack matches.
+import type { Sql } from "../supabase/functions/_shared/platform/db.ts";
+import { deleteAgencies } from "./database.ts";
+import { num, type Row } from "./stats.ts";
+import { assertComplete, importInSubprocess, type ImportOptions } from "./throughput.ts";
 
 export interface ProfileCategory {
   name: string;
@@ -90,11 +94,47 @@ export function summarizeProfile(profile: CpuProfile, top = 12): ProfileSummary 
 }
 
 /** Reads the one .cpuprofile in `dir`. */
-export async function readProfile(dir: string): Promise<CpuProfile> {
+async function readProfile(dir: string): Promise<CpuProfile> {
   for await (const entry of Deno.readDir(dir)) {
     if (entry.name.endsWith(".cpuprofile")) {
       return JSON.parse(await Deno.readTextFile(`${dir}/${entry.name}`)) as CpuProfile;
     }
   }
   throw new Error(`no .cpuprofile in ${dir}`);
+}
+
+export type ProfileResult = ProfileSummary & { pages: number; calls: number };
+
+/** One import of the account (`calls` calls) under the profiler, summarized. */
+export async function measureProfile(
+  sql: Sql,
+  opts: ImportOptions & { calls: number },
+): Promise<ProfileResult> {
+  const { calls, ...importOpts } = opts;
+  const dir = await Deno.makeTempDir({ prefix: "bench-profile-" });
+  try {
+    const r = await importInSubprocess(importOpts, { cpuProfileDir: dir });
+    await deleteAgencies(sql, [r.agencyId]);
+    assertComplete(r, calls);
+    return { pages: r.pages, calls, ...summarizeProfile(await readProfile(dir)) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+export function profileRows(p: ProfileResult, topFunctions = 6): Row[] {
+  const busy = p.totalMs - p.idleMs;
+  const perPage = (ms: number) => `${(ms / p.pages).toFixed(2)} ms`;
+  const share = (ms: number) => `${(100 * ms / busy).toFixed(0)} %`;
+  const lines = p.categories.map((c) => `${c.name}: ${perPage(c.ms)} per page (${share(c.ms)})`);
+  const top = p.topFunctions.slice(0, topFunctions)
+    .map((t) => `\`${t.name}\` ${num(t.ms)} ms`).join(", ");
+  return [{
+    figure: `Where the processor's CPU went: V8 profile of one ${num(p.calls)}-call import ` +
+      `(${p.pages} pages), by category`,
+    target: "—",
+    result: `busy **${num(busy)} ms** of ${num(p.totalMs)} ms (${perPage(busy)} per page), ` +
+      `the rest waiting for Postgres and the stand-in:<br>${lines.join("<br>")}<br>` +
+      `busiest functions by self time: ${top}`,
+  }];
 }

@@ -1,4 +1,5 @@
-// Every figure of the bench is the median of several runs, with the spread (min–max).
+// Every figure of the bench is the median of several runs, with the spread (min–max), and
+// ends up as one row of the table in docs/PERFORMANCE.md (bench/report.ts fills it).
 
 export interface Spread {
   median: number;
@@ -15,9 +16,32 @@ export function spread(values: number[]): Spread {
   return { median, min: sorted[0], max: sorted.at(-1)!, runs: values.length };
 }
 
-/** "9,512 (9,101–9,830)" with `digits` decimals. */
+/** The median of `values` (no spread). */
+export function median(values: number[]): number {
+  return spread(values).median;
+}
+
+/** A number with `digits` decimals and thousands separators: "9,512.3". */
+export function num(x: number, digits = 0): string {
+  return x.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+/** "9,512 (9,101–9,830)" with `digits` decimals; just "9,512" when every run agreed. */
 export function formatSpread(s: Spread, digits = 0): string {
-  const f = (x: number) =>
-    x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-  return s.min === s.max ? f(s.median) : `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+  return s.min === s.max
+    ? num(s.median, digits)
+    : `${num(s.median, digits)} (${num(s.min, digits)}–${num(s.max, digits)})`;
+}
+
+/** One row of the figures table: what was measured, the target if there is one, the result. */
+export interface Row {
+  figure: string;
+  /** "—" when the figure has no target. */
+  target: string;
+  result: string;
+  /** Whether the target was met; absent for a figure without one. */
+  met?: boolean;
 }

@@ -1,132 +1,252 @@
-// A tiny `deno task bench`: the bench's measuring functions on a 400-call account, so their
-// code path stays alive between bench runs. Asserts what the bench counts (calls, pages,
-// statements, HTTP requests), never how long anything took.
+// A tiny `deno task bench`: every measuring function of bench/ on accounts of a few hundred
+// calls, so each path stays alive between bench runs, and the table filled into the text of
+// docs/PERFORMANCE.md (in memory; the file is never written). Asserts what the bench counts
+// (calls, pages, statements, HTTP requests and answers), never how long anything took.
 import assert from "node:assert/strict";
 import { measureCeiling } from "../../bench/ceiling.ts";
-import { benchSql, deleteAgencies, withCronPaused } from "../../bench/database.ts";
+import {
+  benchSql,
+  deleteAgencies,
+  foreignActiveJobs,
+  withCronPaused,
+} from "../../bench/database.ts";
+import { measureDispatchHold } from "../../bench/dispatch_hold.ts";
 import { measureIdleTick } from "../../bench/idle_tick.ts";
-import { importInSubprocess } from "../../bench/import_once.ts";
-import { measurePageStep } from "../../bench/page_step.ts";
-import { renderReport } from "../../bench/report.ts";
-import { type Results, type Settings, summarize } from "../../bench/summary.ts";
+import { measureLatencyBound } from "../../bench/latency_bound.ts";
 import { machineFacts } from "../../bench/machine.ts";
+import { measurePageStep } from "../../bench/page_step.ts";
+import { measureProfile } from "../../bench/profile.ts";
+import {
+  type BenchReport,
+  figures,
+  FIGURES_END,
+  FIGURES_START,
+  fillFigures,
+  renderFigures,
+  type Runs,
+  type Settings,
+} from "../../bench/report.ts";
+import { measureScaleOut, type ScaleOutResult } from "../../bench/scale_out.ts";
+import { importInSubprocess } from "../../bench/throughput.ts";
+import { applyDevEnv } from "../../tools/dev_env.ts";
 import { spawnStandIn } from "../../tools/stand_in_ultravox/spawn.ts";
 
 const CALLS = 400;
 const PAGE_SIZE = 100;
 const SEED = 8_400_001;
 const KEY = "bench-smoke-key";
+const DISPATCH_KEY = "bench-smoke-dispatch";
+const DISPATCH_CALLS = 200;
+const SCALE_KEYS = ["bench-smoke-scale-0", "bench-smoke-scale-1"];
+const SCALE_CALLS = 200;
 
-Deno.test("the bench, in miniature: 400 calls in 4 page steps of one statement each", async () => {
+Deno.test("the bench, in miniature: each measurement once, counted, never timed", async (t) => {
+  applyDevEnv();
   const sql = benchSql();
-  const fake = await spawnStandIn({
-    accounts: [{ apiKey: KEY, seed: SEED, count: CALLS }],
+  const standIn = await spawnStandIn({
+    accounts: [
+      { apiKey: KEY, seed: SEED, count: CALLS },
+      { apiKey: DISPATCH_KEY, seed: SEED + 1, count: DISPATCH_CALLS },
+      ...SCALE_KEYS.map((apiKey, i) => ({ apiKey, seed: SEED + 2 + i, count: SCALE_CALLS })),
+    ],
     latencyMs: 0,
     maxPageSize: PAGE_SIZE,
   });
+  const importOpts = {
+    apiBase: standIn.baseUrl,
+    apiKey: KEY,
+    pageSize: PAGE_SIZE,
+    maxPagesPerRun: 100,
+  };
+  const tiny = { seed: SEED, count: CALLS, pageSize: PAGE_SIZE };
   const agencies: string[] = [];
   try {
     await withCronPaused(sql, async () => {
-      const tiny = { seed: SEED, count: CALLS, pageSize: PAGE_SIZE };
-      const ceiling = await measureCeiling(sql, { ...tiny, form: "values" });
-      assert.equal(ceiling.calls, CALLS);
-      assert.equal(ceiling.inserted, CALLS, "the ceiling inserts every call (and deletes them)");
-      const jsonbCeiling = await measureCeiling(sql, { ...tiny, form: "jsonb" });
-      assert.equal(jsonbCeiling.inserted, CALLS, "so does the jsonb_to_recordset ceiling");
-
-      const step = await measurePageStep(sql, tiny);
-      assert.equal(step.imported, CALLS, "record_sync_page alone imports every call");
-
-      const run = await importInSubprocess({
-        apiBase: fake.baseUrl,
-        apiKey: KEY,
-        pageSize: PAGE_SIZE,
-        maxPagesPerRun: 100,
+      const ceiling = { values: {}, jsonb: {} } as Runs["ceiling"];
+      await t.step("ceilings: both forms insert every call (and delete them)", async () => {
+        const values = await measureCeiling(sql, { ...tiny, form: "values" });
+        const jsonb = await measureCeiling(sql, { ...tiny, form: "jsonb" });
+        assert.deepEqual([values.calls, values.inserted, jsonb.inserted], [CALLS, CALLS, CALLS]);
+        ceiling.values[PAGE_SIZE] = [values];
+        ceiling.jsonb[PAGE_SIZE] = [jsonb];
       });
-      agencies.push(run.agencyId);
-      assert.deepEqual(
-        {
-          status: run.status,
-          calls: run.calls,
-          imported: run.imported,
-          skipped: run.skipped,
-          failed: run.failed,
-          pages: run.pages,
-          invocations: run.invocations,
-        },
-        {
-          status: "completed",
-          calls: CALLS,
-          imported: CALLS,
-          skipped: 0,
-          failed: 0,
-          pages: 4,
-          invocations: 1,
+
+      let pageStep!: Runs["pageStep"][number];
+      await t.step("page step: new, unchanged, changed; one statement per page step", async () => {
+        pageStep = await measurePageStep(sql, tiny);
+        const counts = Object.fromEntries(
+          Object.entries(pageStep.passes).map(([c, p]) => [
+            c,
+            [p.pages, p.imported, p.skipped, p.refreshed, p.statements],
+          ]),
+        );
+        assert.deepEqual(counts, {
+          new: [4, CALLS, 0, 0, 4],
+          unchanged: [4, 0, CALLS, 0, 4],
+          changed: [4, 0, CALLS, CALLS, 4],
+        });
+      });
+
+      let run!: Awaited<ReturnType<typeof importInSubprocess>>;
+      await t.step("throughput: one import in a subprocess, statements counted", async () => {
+        run = await importInSubprocess(importOpts);
+        agencies.push(run.agencyId);
+        assert.deepEqual(
+          [
+            run.status,
+            run.calls,
+            run.imported,
+            run.skipped,
+            run.failed,
+            run.pages,
+            run.invocations,
+          ],
+          ["completed", CALLS, CALLS, 0, 0, 4, 1],
+        );
+        // One invocation: claim_sync_jobs, the key, then one record_sync_page per page (the
+        // last page completes the job, so there is neither a release nor a continuation).
+        assert.equal(run.pageStatements, 4);
+        assert.equal(run.statements, 2 + 4);
+        assert.equal(typeof run.peakRssMb, "number");
+        await deleteAgencies(sql, [run.agencyId]);
+        agencies.length = 0;
+      });
+
+      let latency!: Runs["latency"][number];
+      await t.step("latency bound: the import, then the bare walk of the same pages", async () => {
+        latency = await measureLatencyBound(sql, { ...importOpts, calls: CALLS });
+        assert.deepEqual([latency.pages, latency.barePages], [4, 4]);
+      });
+
+      let profile!: Runs["profile"];
+      await t.step("profile: a profiled import, summarized by category", async () => {
+        profile = await measureProfile(sql, { ...importOpts, calls: CALLS });
+        assert.equal(profile.pages, 4);
+        assert.ok(profile.categories.length > 0 && profile.topFunctions.length > 0);
+      });
+
+      let idle!: Runs["idle"];
+      await t.step("idle tick: no HTTP request, one no_work log row each", async () => {
+        idle = await measureIdleTick(sql, { ticks: 3 });
+        assert.equal(idle.httpRequests, 0, "an idle tick queues no HTTP request");
+        assert.deepEqual(idle.reasons, ["no_work"]);
+        const [{ left }] = await sql<{ left: number }[]>`
+          select count(*)::int as left from public.cron_job_logs
+           where id = any(${idle.logIds}::uuid[])`;
+        assert.equal(left, 0, "the idle tick's log rows are deleted again");
+      });
+
+      let dispatch!: Runs["dispatch"];
+      await t.step(
+        "dispatch hold: through pg_net and the router, 202 now, 200 before",
+        async () => {
+          dispatch = await measureDispatchHold(sql, {
+            apiBase: standIn.baseUrl,
+            apiKey: DISPATCH_KEY,
+            calls: DISPATCH_CALLS,
+            pageSize: PAGE_SIZE,
+            dispatches: 1,
+            pollMs: 100,
+          });
+          assert.deepEqual(
+            dispatch.map((d) => [d.mode, d.status, d.timedOut, d.logStatus, d.pages, d.imported]),
+            [
+              ["after", 202, false, "completed", 2, DISPATCH_CALLS],
+              ["before", 200, false, "completed", 2, DISPATCH_CALLS],
+            ],
+          );
         },
       );
-      // One invocation: claim_sync_jobs, the key, then one record_sync_page per page (the
-      // last page completes the job, so there is no release).
-      assert.equal(run.pageStatements, 4);
-      assert.equal(run.statements, 2 + 4);
-      assert.equal(typeof run.peakRssMb, "number");
-      await deleteAgencies(sql, [run.agencyId]);
-      agencies.length = 0;
 
-      const idle = await measureIdleTick(sql, { ticks: 3 });
-      assert.equal(idle.httpRequests, 0, "an idle tick queues no HTTP request");
-      assert.deepEqual(idle.reasons, ["no_work"]);
-      const [{ left }] = await sql<{ left: number }[]>`
-        select count(*)::int as left from public.cron_job_logs where id = any(${idle.logIds}::uuid[])`;
-      assert.equal(left, 0, "the idle tick's log rows are deleted again");
-
-      // The report renders from these runs (one of each, no scale-out runs).
-      const settings: Settings = {
-        runs: 1,
-        throughputCalls: CALLS,
-        pageSizes: [PAGE_SIZE],
-        defaultPageSize: PAGE_SIZE,
-        latencyMs: 0,
-        latencyCalls: CALLS,
-        scaleAgencies: 0,
-        scaleCalls: 0,
-        scaleProcessors: [],
-        cpuAllowanceMs: 2000,
-        platformHeapMb: 256,
-        maxPagesPerRun: 100,
-        maxJobsPerRun: 4,
-      };
-      const results: Results = {
-        ceiling: { [PAGE_SIZE]: [ceiling] },
-        jsonbCeiling: { [PAGE_SIZE]: [jsonbCeiling] },
-        imports: { [PAGE_SIZE]: [run] },
-        pageStep: [step],
-        platformHeap: [run],
-        profile: { pages: 4, totalMs: 1, idleMs: 0, categories: [], topFunctions: [] },
-        latency: [{ ...run, bareWalkMs: 1, barePages: 4 }],
-        idle,
-        scaleOut: {},
-      };
-      const figures = summarize(results, settings);
-      assert.equal(figures.perPageSize[PAGE_SIZE].statementsPerPage.median, 6 / 4);
-      const { profile, ...raw } = results;
-      const doc = renderReport({
-        generatedAt: new Date().toISOString(),
-        durationS: 1,
-        machine: await machineFacts(sql),
-        settings,
-        figures,
-        profile,
-        raw,
+      // Processors without a job id claim any job: only where no one else has one.
+      const scaleOut: Record<number, ScaleOutResult[]> = {};
+      const foreign = await foreignActiveJobs(sql);
+      await t.step({
+        name: "scale-out: two processors drain two agencies' jobs",
+        ignore: foreign > 0,
+        fn: async () => {
+          const r = await measureScaleOut(sql, {
+            apiBase: standIn.baseUrl,
+            apiKeys: SCALE_KEYS,
+            processors: 2,
+            pageSize: PAGE_SIZE,
+            maxPagesPerRun: 100,
+            maxJobsPerRun: 4,
+          });
+          await deleteAgencies(sql, r.agencyIds);
+          assert.deepEqual(
+            [r.jobs, r.completedJobs, r.calls, r.pages, r.problems, r.foreignJobs],
+            [2, 2, SCALE_KEYS.length * SCALE_CALLS, 4, [], []],
+          );
+          scaleOut[2] = [r];
+        },
       });
-      assert.match(doc, /^# Performance\n/);
-      assert.match(
-        doc,
-        /\| SQL statements per page \(counted; page 100\) \| ≤ 2 \| \*\*1\.500\*\*/,
-      );
+
+      await t.step("report: the table fills the markers, the prose stays as it is", async () => {
+        const settings: Settings = {
+          runs: 1,
+          throughputCalls: CALLS,
+          pageSizes: [PAGE_SIZE],
+          defaultPageSize: PAGE_SIZE,
+          latencyMs: 0,
+          latencyCalls: CALLS,
+          dispatchCalls: DISPATCH_CALLS,
+          dispatchesPerRun: 1,
+          scaleAgencies: SCALE_KEYS.length,
+          scaleCalls: SCALE_CALLS,
+          scaleProcessors: scaleOut[2] ? [2] : [],
+          cpuAllowanceMs: 2000,
+          platformHeapMb: 256,
+          maxPagesPerRun: 100,
+          maxJobsPerRun: 4,
+        };
+        const runs: Runs = {
+          ceiling,
+          throughput: { imports: { [PAGE_SIZE]: [run] }, platformHeap: [run] },
+          pageStep: [pageStep],
+          latency: [latency],
+          dispatch,
+          idle,
+          scaleOut,
+          profile,
+        };
+        const report: BenchReport = {
+          generatedAt: new Date().toISOString(),
+          durationS: 1,
+          machine: await machineFacts(sql),
+          settings,
+          figures: figures(runs, settings),
+          runs,
+        };
+        assert.equal(
+          report.figures.throughput.perPageSize[PAGE_SIZE].statementsPerPage.median,
+          1.5,
+        );
+        const doc = await Deno.readTextFile(new URL("../../docs/PERFORMANCE.md", import.meta.url));
+        const filled = fillFigures(doc, renderFigures(report));
+        const outside = (text: string) =>
+          text.slice(0, text.indexOf(FIGURES_START)) + text.slice(text.indexOf(FIGURES_END));
+        assert.equal(outside(filled), outside(doc), "only the text between the markers changes");
+        assert.equal(fillFigures(filled, renderFigures(report)), filled, "filling twice is stable");
+        assert.match(
+          filled,
+          /\| SQL statements per page, counted \(whole import, page 100\) \| ≤ 2 \| \*\*1\.500\*\*/,
+        );
+        for (const c of ["all new", "unchanged", "changed upstream"]) {
+          assert.match(
+            filled,
+            new RegExp(
+              `Page step per 100-call page, [^|]*${c}[^\\n]*\\*\\*1\\.00\\*\\* statement per page step`,
+            ),
+          );
+        }
+        assert.match(filled, /wait: false\}`, 10 s time-out[^\n]*answered 1 × 202, 0 timed out/);
+        assert.match(filled, /as the old dispatcher[^\n]*answered 1 × 200, 0 timed out/);
+      });
     });
   } finally {
     await deleteAgencies(sql, agencies);
-    await fake.close();
+    await standIn.close();
     await sql.end();
   }
 });
