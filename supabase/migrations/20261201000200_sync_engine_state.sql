@@ -233,8 +233,9 @@ declare
   v_done boolean;
   v_next_phase boolean;
 begin
-  -- Fence: still in progress, still ours, and nobody moved the cursor since we read it. Both
-  -- rows are locked, so neither a cancel nor a claim can change them under us.
+  -- Fence: still in progress, still ours, still walking calls (a catch-up past its calls walk
+  -- takes no more calls pages), and nobody moved the cursor since we read it. Both rows are
+  -- locked, so neither a cancel nor a claim can change them under us.
   select j.* into v_job
     from public.historical_sync_jobs j
     join public.historical_sync_job_leases l on l.job_id = j.id
@@ -242,6 +243,7 @@ begin
      and j.status = 'in_progress'
      and j.cursor is not distinct from p_from_cursor
      and l.holder = p_holder
+     and l.phase = 'calls'
      for update of j, l;
   if found then
     select l.* into v_state from public.historical_sync_job_leases l where l.job_id = p_job_id;

@@ -46,10 +46,12 @@ export function makeHandler(deps: StartDeps) {
     }
     // A catch-up starts SYNC_CATCH_UP_OVERLAP_HOURS before the newest date_to of the
     // agency's completed jobs (null: none completed, a full sync), never after date_to.
+    // (least() ignores a null argument, so the null is kept out of it: no row, a null date_from.)
     const dateFrom = input.catch_up
-      ? deps.sql`least(public.catch_up_from(${input.agency_id}::uuid,
-                                       ${deps.config.SYNC_CATCH_UP_OVERLAP_HOURS}::integer),
-                  ${input.date_to}::timestamptz - interval '1 microsecond')`
+      ? deps.sql`(select least(f.v, ${input.date_to}::timestamptz - interval '1 microsecond')
+                    from public.catch_up_from(${input.agency_id}::uuid,
+                                              ${deps.config.SYNC_CATCH_UP_OVERLAP_HOURS}::integer) as f(v)
+                   where f.v is not null)`
       : deps.sql`${input.date_from}::timestamptz`;
     // Empty when another start won the race: the unique index on active jobs decides.
     const [job] = await deps.sql<JobRow[]>`

@@ -7,6 +7,7 @@ import { readTimestamp } from "../time.ts";
 import type { UltravoxClient } from "../ultravox/client.ts";
 import type { Budget } from "./budget.ts";
 import type { SyncStore } from "./store.ts";
+import { walkGuard } from "./walk_guard.ts";
 
 export interface Tombstone {
   call_id: string;
@@ -44,13 +45,17 @@ export interface DeletedWalk {
 
 /**
  * Walks until the last page (the job completes), the budget runs out ("budget"), or the
- * fence fails ("fenced"). Returns the job's status then, and how many pages landed.
+ * fence fails ("fenced"). Returns the job's status then, and how many pages landed. Throws
+ * BrokenSourceError for a `next` cursor the walk already followed.
  */
 export async function walkDeletedCalls(
   w: DeletedWalk,
 ): Promise<{ status: string | "budget" | "fenced"; pages: number }> {
   let cursor = w.cursor;
   let pages = 0;
+  // A `next` this walk already followed would page (and land pages) forever: it fails the job
+  // as a broken source, as in the calls walk (docs/ARCHITECTURE.md §5 "Paging").
+  const guard = walkGuard(cursor);
   while (w.budget.takePage()) {
     const page = await w.client.listDeletedCalls({
       fromDate: w.job.date_from,
@@ -58,6 +63,7 @@ export async function walkDeletedCalls(
       pageSize: w.pageSize,
       cursor,
     });
+    guard.check([], page.nextCursor);
     const outcome = await w.store.recordDeletedPage({
       jobId: w.job.id,
       holder: w.holder,

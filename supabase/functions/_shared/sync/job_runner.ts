@@ -187,7 +187,15 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
         ctx.log({ event: "job_finished", job_id: job.id, status: outcome.status });
         return summary;
       }
-      if (nextCursor === null) callsDone = true;
+      // The calls walk ends at the end of the range, or at max_calls: a catch-up then goes on
+      // to its deleted calls, and a page fetched past the cap is dropped, never written.
+      if (
+        nextCursor === null || (job.max_calls !== null && outcome.imported_calls >= job.max_calls)
+      ) {
+        callsDone = true;
+        discard(ctx, inFlight);
+        inFlight = null;
+      }
     }
     if (callsDone) {
       const deleted = await walkDeletedCalls({

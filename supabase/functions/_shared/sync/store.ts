@@ -59,12 +59,16 @@ export function syncStore(sql: Sql) {
       maxAttempts: number,
       jobId: string | null,
     ) {
+      // The join reads the statement's snapshot, from before the claim: a job that had no
+      // engine-state row yet (one inserted without create_sync_job) gets its row from this
+      // very claim, unseen here, with the defaults (phase 'calls', no deleted-calls cursor).
+      // An inner join would lease such a job, count an attempt, and never walk it.
       return await sql<ClaimedJob[]>`
         select c.id, c.agency_id, c.date_from, c.date_to, c.cursor, c.max_calls,
-               l.phase, l.deleted_cursor
+               coalesce(l.phase, 'calls') as phase, l.deleted_cursor
           from public.claim_sync_jobs(${holder}, ${limit}, ${leaseSeconds}, ${jobId},
                                      p_max_attempts => ${maxAttempts}) c
-          join public.historical_sync_job_leases l on l.job_id = c.id
+          left join public.historical_sync_job_leases l on l.job_id = c.id
          where c.status = 'in_progress'`;
     },
 
