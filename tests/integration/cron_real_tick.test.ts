@@ -26,6 +26,7 @@ Deno.test("a real pg_cron tick imports a pending job end to end", async () => {
   // The id is fixed before the job exists, so the served processor (scoped to it) is up and
   // the Vault secrets point at it before any tick can see the job.
   const jobId = crypto.randomUUID();
+  let responses: { id: string; status_code: number; content: string }[] = [];
   try {
     await using rig = await serveProcessor(db.sql, { ultravoxBase: fake.baseUrl, jobId });
     // Inserted directly (no start kick: only a cron tick can get it processed), 3 s before
@@ -93,7 +94,11 @@ Deno.test("a real pg_cron tick imports a pending job end to end", async () => {
       }],
       duration_ms: log.result.duration_ms,
     });
-    assert.ok(rig.replies.some((r) => r.status === 202));
+    // The dispatcher asked with wait: false (its body: cron_dispatch.test.ts), the function
+    // answered 202 at once and closed the log row with the run's summary when the run ended.
+    assert.ok(
+      rig.replies.some((r) => r.status === 202 && isDeepStrictEqual(r.body, { accepted: true })),
+    );
     assert.ok(rig.runs.some((run) => isDeepStrictEqual(run, log.result)));
 
     // pg_cron ran it: a succeeded run of the dispatch job started with the log row (pg_cron
@@ -110,15 +115,21 @@ Deno.test("a real pg_cron tick imports a pending job end to end", async () => {
        where jobid = ${schedule.jobid} order by runid desc limit 3`;
     assert.equal(runs, 1, `log started ${log.started_at}; latest runs: ${JSON.stringify(recent)}`);
 
-    // pg_net's answer for that request: one 200 row whose body is the log's result.
-    const responses = await db.sql`
-      select status_code, content from net._http_response where content like ${`%${jobId}%`}`;
+    // pg_net's answer for that request, recorded between the tick and the log's completion:
+    // the short 202, never the run's summary (the request is not held open for the run).
+    responses = await db.sql<{ id: string; status_code: number; content: string }[]>`
+      select id::text, status_code, content from net._http_response
+       where created between ${log.started_at}::timestamptz
+                         and (select completed_at from public.cron_job_logs where id = ${log.id})`;
+    assert.ok(responses.length >= 1, "pg_net recorded the dispatcher's request");
     assert.deepEqual(
       responses.map((r) => [r.status_code, JSON.parse(r.content)]),
-      [[200, log.result]],
+      responses.map(() => [202, { accepted: true }]),
     );
+    assert.equal(responses.some((r) => r.content.includes(jobId)), false);
   } finally {
-    await db.sql`delete from net._http_response where content like ${`%${jobId}%`}`;
+    const ids = responses.map((r) => r.id);
+    await db.sql`delete from net._http_response where id = any (${ids}::bigint[])`;
     await db.sql`
       delete from public.cron_job_logs
        where job_name = ${DISPATCH_JOB}

@@ -5,7 +5,11 @@
 // account is in `calls` exactly once with exact counters.
 import assert from "node:assert/strict";
 import { TestDb } from "../support/db.ts";
-import { type FakeUltravox, startFakeUltravox } from "../../tools/stand_in_ultravox/server.ts";
+import {
+  type FakeCall,
+  type FakeUltravox,
+  startFakeUltravox,
+} from "../../tools/stand_in_ultravox/server.ts";
 import { type ChildProcessor, spawnProcessor } from "./support/child.ts";
 import {
   backendAlive,
@@ -35,8 +39,82 @@ const PAGES = CALLS / PAGE;
 interface Scene {
   sql: Sql;
   fake: FakeUltravox;
+  agencyId: string;
   jobId: string;
   child: ChildProcessor;
+  /** The account, newest first (API order). */
+  calls: FakeCall[];
+}
+
+/**
+ * A call of page 3 that an earlier import of this agency already wrote, while it was still
+ * running: the page step finds it changed upstream and refreshes it (an UPDATE after the
+ * page's INSERT, in the same transaction), so a lock on its row stops the step between its
+ * upsert and its commit. The page step's fence locks the job and lease rows first, so those
+ * rows would stop it before the upsert.
+ */
+const EARLIER = 2 * PAGE + 5;
+/** Another call of page 3, one the page step really inserts. */
+const INSERTED = 2 * PAGE;
+
+/** Writes `call` as an earlier import of the agency wrote it while the call was running. */
+async function importedEarlier(sql: Sql, agencyId: string, call: FakeCall) {
+  const running = {
+    ...call,
+    ended: null,
+    endReason: null,
+    billedDuration: null,
+    billingStatus: "BILLING_STATUS_PENDING",
+    shortSummary: null,
+    summary: null,
+  };
+  await sql`
+    insert into public.calls (agency_id, ultravox_call_id, created_at, joined_at, raw, source)
+    values (${agencyId}::uuid, ${call.callId}::uuid, ${call.created}::timestamptz,
+            ${call.joined ?? null}::timestamptz, ${sql.json(running)}, 'historical_sync')`;
+}
+
+/** Holds a row lock on the earlier-imported call of page 3 (see EARLIER). */
+function lockEarlierRow(sql: Sql, calls: FakeCall[]) {
+  return holdLock(sql, (c) =>
+    c`select 1 from public.calls
+       where ultravox_call_id = ${calls[EARLIER].callId}::uuid for update`);
+}
+
+/**
+ * Whether another transaction holds an uncommitted insert of `callId`: an insert of the same
+ * callId from here then waits for it (here: until lock_timeout), where it would otherwise
+ * just insert (rolled back here either way).
+ */
+async function uncommittedInsertOf(sql: Sql, agencyId: string, callId: string) {
+  const conn = await sql.reserve();
+  try {
+    await conn`begin`;
+    await conn`set local lock_timeout = '300ms'`;
+    try {
+      await conn`
+        insert into public.calls (agency_id, ultravox_call_id, created_at, raw, source)
+        values (${agencyId}::uuid, ${callId}::uuid, now(), '{}', 'probe')
+        on conflict (ultravox_call_id) do nothing`;
+      return false;
+    } catch (e) {
+      if ((e as { code?: string }).code === "55P03") return true; // lock_not_available
+      throw e;
+    }
+  } finally {
+    await conn`rollback`;
+    conn.release();
+  }
+}
+
+/** The earlier-imported call's row: the job that wrote it, and whether raw is the served object. */
+async function earlierRow(sql: Sql, call: FakeCall) {
+  const [row] = await sql<{ job_id: string | null; raw_served: boolean; ended: boolean }[]>`
+    select historical_sync_job_id::text as job_id,
+           raw = ${sql.json(JSON.parse(JSON.stringify(call)))}::jsonb as raw_served,
+           ended_at is not null as ended
+      from public.calls where ultravox_call_id = ${call.callId}::uuid`;
+  return row;
 }
 
 async function committed(sql: Sql, jobId: string): Promise<number> {
@@ -70,6 +148,7 @@ async function killChild(child: ChildProcessor) {
 async function crashAndRecover(
   test: string,
   kill: (scene: Scene) => Promise<Record<string, unknown>>,
+  opts: { earlierImport?: boolean } = {},
 ) {
   const started = performance.now();
   await using db = await TestDb.open();
@@ -80,11 +159,14 @@ async function crashAndRecover(
   try {
     const agency = await db.createAgency({ ultravoxKey: fake.apiKey! });
     const jobId = await createJob(db.sql, agency.id);
+    // That call is then in `calls` already (skipped, and refreshed), not written by this job.
+    const earlier = opts.earlierImport ? calls[EARLIER] : null;
+    if (earlier) await importedEarlier(db.sql, agency.id, earlier);
     const config = syncConfig(fake.baseUrl, { SYNC_PAGE_SIZE: PAGE, SYNC_LEASE_SECONDS: 2 });
     const child = spawnProcessor([jobId], config);
     let notes: Record<string, unknown>;
     try {
-      notes = await kill({ sql: db.sql, fake, jobId, child });
+      notes = await kill({ sql: db.sql, fake, agencyId: agency.id, jobId, child, calls });
     } finally {
       child.kill();
     }
@@ -103,7 +185,44 @@ async function crashAndRecover(
       total: CALLS,
       pages: PAGES,
       pagesRecorded: pagesBefore + recovery.pages,
+      ...(earlier ? { heldElsewhere: new Set([earlier.callId]) } : {}),
     });
+    // The earlier-imported call, once: skipped and refreshed by the page step that landed
+    // page 3, never imported again, and its row left to the import that wrote it.
+    const expected = earlier
+      ? { imported: CALLS - 1, skipped: 1, refreshed: 1 }
+      : { imported: CALLS, skipped: 0, refreshed: 0 };
+    const [{ refreshed_calls }] = await db.sql<{ refreshed_calls: number }[]>`
+      select refreshed_calls from public.historical_sync_job_leases where job_id = ${jobId}::uuid`;
+    const counted = {
+      imported: check.job.imported_calls,
+      skipped: check.job.skipped_calls,
+      refreshed: refreshed_calls,
+    };
+    const mismatch = (what: string, a: unknown, b: unknown) => {
+      if (a !== b) check.mismatches.push(`${what}: ${a} (expected ${b})`);
+    };
+    for (const k of ["imported", "skipped", "refreshed"] as const) {
+      mismatch(`${k} calls`, counted[k], expected[k]);
+    }
+    // What the recovery's own summaries report: page 3 is theirs unless it landed before.
+    const recoveryWalkedPage3 = pagesBefore < 3;
+    mismatch(
+      "refreshed in the recovery's summaries",
+      recovery.runs.flatMap((r) => r.jobs).reduce((n, j) => n + j.refreshed, 0),
+      recoveryWalkedPage3 ? expected.refreshed : 0,
+    );
+    mismatch(
+      "skipped in the recovery's summaries",
+      recovery.skipped,
+      recoveryWalkedPage3 ? expected.skipped : 0,
+    );
+    if (earlier) {
+      const row = await earlierRow(db.sql, earlier);
+      mismatch("the earlier import's row refreshed to the served call", row?.raw_served, true);
+      mismatch("the earlier import's row now ended", row?.ended, true);
+      mismatch("the earlier import's row keeps its job", row?.job_id, null);
+    }
     if (rowsAtCrash !== atCrash.imported_calls || atCrash.processed_calls % PAGE !== 0) {
       check.mismatches.push(
         `after the kill: ${rowsAtCrash} rows, imported ${atCrash.imported_calls}, processed ${atCrash.processed_calls}`,
@@ -134,7 +253,7 @@ async function crashAndRecover(
     assert.deepEqual(check.mismatches, []);
     assert.equal(check.lost, 0);
     assert.equal(check.duplicated, 0);
-    assert.equal(check.rows, CALLS);
+    assert.equal(check.rows, expected.imported);
     assert.equal(recovery.pages, PAGES - pagesBefore, "recovery resumes at the checkpoint");
   } finally {
     await procSql.end();
@@ -187,25 +306,22 @@ Deno.test("a worker killed after fetching a page, before writing it, loses nothi
 Deno.test("a worker killed between its upsert and its commit has the page rolled back when its backend ends", async () => {
   await crashAndRecover(
     "killed after the upsert, before commit; backend terminated",
-    async ({ sql, fake, jobId, child }) => {
-      fake.faults.push({ kind: "pass", times: 2 }, { kind: "latency", ms: 400 });
-      await waitFor("page 2 committed", async () => await committed(sql, jobId) >= 2 * PAGE);
-      // record_sync_page fences, inserts the calls, moves the job, then renews the lease:
-      // holding the lease row stops it after the upsert, before the commit.
-      const lock = await holdLock(sql, (c) =>
-        c`select 1 from public.historical_sync_job_leases
-           where job_id = ${jobId}::uuid for update`);
+    async ({ sql, agencyId, jobId, child, calls }) => {
+      // record_sync_page fences (locking the job and lease rows), inserts the page's new
+      // calls, refreshes the call an earlier import wrote, then moves the job: holding that
+      // call's row stops page 3's step after the upsert, before the commit. Pages 1 and 2
+      // never touch that row, so the lock is taken at once, well before page 3.
+      const lock = await lockEarlierRow(sql, calls);
       let wroteCalls = false;
       try {
+        await waitFor("page 2 committed", async () => await committed(sql, jobId) >= 2 * PAGE);
         const step = await blockedPageStep(sql, lock.pid);
-        const [held] = await sql`
-          select 1 from pg_locks
-           where pid = ${step.pid}::int and relation = 'public.calls'::regclass
-             and mode = 'RowExclusiveLock'`;
-        wroteCalls = held !== undefined;
+        wroteCalls = await uncommittedInsertOf(sql, agencyId, calls[INSERTED].callId);
         assert.equal(await callRows(sql, jobId), 2 * PAGE, "page 3 is not visible uncommitted");
         await killChild(child);
-        // Everything of the dead child still waiting on the test's lock (the heartbeat too).
+        // Everything of the dead child still waiting: the page step on the test's lock, and
+        // the heartbeat, if it fired, on the lease row the page step holds.
+        for (const b of await blockedBy(sql, step.pid)) await terminateBackend(sql, b.pid);
         for (const b of await blockedBy(sql, lock.pid)) await terminateBackend(sql, b.pid);
         await waitFor(
           "the child's backend to exit",
@@ -214,26 +330,28 @@ Deno.test("a worker killed between its upsert and its commit has the page rolled
       } finally {
         await lock.release();
       }
-      assert.ok(wroteCalls, "the blocked page step had inserted into calls");
+      assert.ok(wroteCalls, "the blocked page step had inserted page 3's calls");
       assert.equal(await committed(sql, jobId), 2 * PAGE);
       assert.equal(await callRows(sql, jobId), 2 * PAGE);
+      const row = await earlierRow(sql, calls[EARLIER]);
+      assert.equal(row?.raw_served, false, "the refresh was rolled back too");
       return { kill_point: "page 3 upserted, not committed; backend terminated → rolled back" };
     },
+    { earlierImport: true },
   );
 });
 
 Deno.test("a worker killed between its upsert and its commit whose statement still completes lands the whole page once", async () => {
   await crashAndRecover(
     "killed after the upsert, before commit; statement completes",
-    async ({ sql, fake, jobId, child }) => {
-      fake.faults.push({ kind: "pass", times: 2 }, { kind: "latency", ms: 400 });
-      await waitFor("page 2 committed", async () => await committed(sql, jobId) >= 2 * PAGE);
-      const lock = await holdLock(sql, (c) =>
-        c`select 1 from public.historical_sync_job_leases
-           where job_id = ${jobId}::uuid for update`);
+    async ({ sql, agencyId, jobId, child, calls }) => {
+      const lock = await lockEarlierRow(sql, calls); // as above: page 3's step stops there
       let stepPid = 0;
+      let wroteCalls = false;
       try {
+        await waitFor("page 2 committed", async () => await committed(sql, jobId) >= 2 * PAGE);
         stepPid = (await blockedPageStep(sql, lock.pid)).pid;
+        wroteCalls = await uncommittedInsertOf(sql, agencyId, calls[INSERTED].callId);
         await killChild(child);
       } finally {
         // Postgres finishes a statement whose client died: it commits, then notices.
@@ -243,14 +361,22 @@ Deno.test("a worker killed between its upsert and its commit whose statement sti
         "the orphaned page step to finish",
         async () => !await backendAlive(sql, stepPid),
       );
+      assert.ok(wroteCalls, "the blocked page step had inserted page 3's calls");
       const landed = await committed(sql, jobId);
       assert.ok(landed === 2 * PAGE || landed === 3 * PAGE, `whole pages only (${landed})`);
-      assert.equal(await callRows(sql, jobId), landed);
+      // Page 3 holds the earlier-imported call: skipped, not a row of this job.
+      assert.equal(await callRows(sql, jobId), landed === 3 * PAGE ? landed - 1 : landed);
+      assert.equal(
+        (await earlierRow(sql, calls[EARLIER]))?.raw_served,
+        landed === 3 * PAGE,
+        "the refresh landed with its page, and only with it",
+      );
       return {
         kill_point: "page 3 upserted, not committed; client gone, statement completed",
         orphan_committed_page_3: landed === 3 * PAGE,
       };
     },
+    { earlierImport: true },
   );
 });
 

@@ -1,9 +1,12 @@
 // Case 4 — source faults. The stand-in answers with long 429 storms, 5xx bursts, dropped
-// connections, time-outs, cut and mangled bodies, invalid call objects, and a key revoked
-// mid-walk. The job either completes with every call once and exact counters, or fails with
-// the documented message after its bounded attempts (SYNC_MAX_ATTEMPTS consecutive failed
-// invocations) with exactly the pages before the failure imported. `sleep` is injected and
-// records each wait, so Retry-After and backoff never wait for real.
+// connections, time-outs, cut and mangled bodies, invalid call objects, a rejected cursor, and
+// a key revoked mid-walk. The job either completes with every call once and exact counters, or
+// fails with the documented message after its bounded attempts (SYNC_MAX_ATTEMPTS attempts in
+// a row without a page landing, an attempt counted at each claim) with exactly the pages
+// before the failure imported. `sleep` is injected and records each wait, so Retry-After and
+// backoff never wait for real; a Retry-After too long to wait releases the job with
+// not_before, and where a scenario says so the test moves the clock past it between
+// invocations (docs/ARCHITECTURE.md §5 "Errors").
 import assert from "node:assert/strict";
 import type { Config } from "../../supabase/functions/_shared/platform/config.ts";
 import { TestDb } from "../support/db.ts";
@@ -43,8 +46,34 @@ interface Scenario {
   expect: (calls: FakeCall[]) => Omit<Expectation, "pagesRecorded">;
   /** Edits the account before the stand-in serves it; returns what it serves. */
   prepare?: (calls: FakeCall[]) => FakeCall[];
+  /**
+   * Between invocations, a job released with not_before (a Retry-After too long to wait) is
+   * recorded in `releases` and then made claimable, as the clock passing not_before would.
+   */
+  passRetryAfter?: boolean;
   /** Extra assertions on what happened. */
-  verify?: (ctx: { fake: FakeUltravox; waits: number[]; invocations: number }) => void;
+  verify?: (ctx: {
+    fake: FakeUltravox;
+    waits: number[];
+    invocations: number;
+    releases: Release[];
+  }) => void;
+}
+
+/** The engine state after an invocation that released its job until a Retry-After. */
+interface Release {
+  not_before: string;
+  /** not_before − the database clock when the test looked, in seconds. */
+  left_s: number;
+  holder: string | null;
+  failed_attempts: number;
+  /** sync_job_is_claimable now, and at not_before. */
+  claimable_now: boolean;
+  claimable_at_not_before: boolean;
+  /** Jobs a claim at not_before − 1 ms took (must be none). */
+  claimed_early: number;
+  /** Requests the stand-in had received by then. */
+  requests: number;
 }
 
 async function sourceFaults(s: Scenario) {
@@ -64,15 +93,39 @@ async function sourceFaults(s: Scenario) {
       ...s.config,
     });
     const waits: number[] = [];
-    const log = await runUntilDone({
-      sql: procSql,
-      config,
-      fetch: s.wrapFetch?.(fake),
-      sleep: (ms) => {
-        waits.push(ms);
-        return Promise.resolve();
+    const releases: Release[] = [];
+    const passRetryAfter = async () => {
+      const [state] = await db.sql<Omit<Release, "claimed_early" | "requests">[]>`
+        select l.not_before, l.holder::text as holder, l.failed_attempts,
+               extract(epoch from l.not_before - clock_timestamp())::float8 as left_s,
+               public.sync_job_is_claimable(j, l, clock_timestamp()) as claimable_now,
+               public.sync_job_is_claimable(j, l, l.not_before) as claimable_at_not_before
+          from public.historical_sync_job_leases l
+          join public.historical_sync_jobs j on j.id = l.job_id
+         where l.job_id = ${jobId}::uuid`;
+      if (state?.not_before == null) return;
+      const early = await db.sql`
+        select id from public.claim_sync_jobs(gen_random_uuid(), 1, 60, ${jobId}::uuid,
+                                              ${state.not_before}::timestamptz - interval '1 millisecond')`;
+      releases.push({ ...state, claimed_early: early.length, requests: fake.requests.length });
+      // The clock passes not_before.
+      await db.sql`
+        update public.historical_sync_job_leases set not_before = now()
+         where job_id = ${jobId}::uuid`;
+    };
+    const log = await runUntilDone(
+      {
+        sql: procSql,
+        config,
+        fetch: s.wrapFetch?.(fake),
+        sleep: (ms) => {
+          waits.push(ms);
+          return Promise.resolve();
+        },
       },
-    }, jobId);
+      jobId,
+      s.passRetryAfter ? { between: passRetryAfter } : {},
+    );
     const exp = s.expect(calls);
     const check = await checkJob(db.sql, jobId, { ...exp, pagesRecorded: log.pages });
     const injected = fake.requests.filter((r) => r.fault !== null && r.fault !== "pass").length +
@@ -101,7 +154,7 @@ async function sourceFaults(s: Scenario) {
     assert.equal(check.lost, 0, "calls lost");
     assert.equal(check.duplicated, 0, "calls duplicated");
     assert.deepEqual(check.mismatches, []);
-    s.verify?.({ fake, waits, invocations: log.invocations });
+    s.verify?.({ fake, waits, invocations: log.invocations, releases });
   } finally {
     await procSql.end();
     await restoreCron();
@@ -115,40 +168,93 @@ const completes = (invalid = 0) => (calls: FakeCall[]) => ({
   pages: calls.length / PAGE,
 });
 
-Deno.test("a long 429 storm with Retry-After is waited out in capped waits over several invocations, and the job completes exactly", async () => {
+// A lease long enough that a Retry-After of a few seconds fits in one wait: the client waits
+// at most min(20 s, lease/4) at a time, and hands a longer Retry-After to the engine.
+const RA_LEASE_SECONDS = 60;
+const WAIT_CAP_MS = Math.min(20_000, (RA_LEASE_SECONDS * 1000) / 4); // 15 s
+
+/** Every release: the lease dropped, no attempt counted, and no claim before not_before. */
+function assertReleasedUntil(releases: Release[]) {
+  for (const [i, r] of releases.entries()) {
+    assert.equal(r.holder, null, `release ${i}: lease dropped`);
+    assert.equal(r.failed_attempts, 0, `release ${i}: waiting for Retry-After is no attempt`);
+    assert.equal(r.claimable_now, false, `release ${i}: not claimable before not_before`);
+    assert.equal(r.claimable_at_not_before, true, `release ${i}: claimable from not_before`);
+    assert.equal(r.claimed_early, 0, `release ${i}: a claim 1 ms early takes nothing`);
+  }
+}
+
+Deno.test("a long 429 storm: a Retry-After that fits is waited out in the invocation, a longer one releases the job until then without counting an attempt, and the job completes exactly", async () => {
   await sourceFaults({
-    test: "429 storm: 23 × 429 Retry-After: 30",
+    test: "429 storm: 4 × Retry-After: 2, then 23 × Retry-After: 30",
     calls: 60,
-    faults: [{ kind: "pass", times: 2 }, {
-      kind: "status",
-      status: 429,
-      retryAfter: "30",
-      times: 23,
-    }],
+    // Fewer attempts than the storm has invocations: waiting out Retry-After never counts.
+    config: { SYNC_LEASE_SECONDS: RA_LEASE_SECONDS, SYNC_MAX_ATTEMPTS: 3 },
+    faults: [
+      { kind: "pass", times: 2 },
+      { kind: "status", status: 429, retryAfter: "2", times: 4 },
+      { kind: "pass", times: 2 },
+      { kind: "status", status: 429, retryAfter: "30", times: 23 },
+    ],
+    passRetryAfter: true,
     expect: completes(),
-    verify: ({ waits, invocations }) => {
-      assert.equal(invocations, 5, "4 invocations spend their 5 attempts, the 5th gets through");
-      // 30 s asked for, capped at a quarter of the lease so the lease never runs out meanwhile.
-      assert.ok(waits.length >= 19 && waits.every((w) => w === (LEASE_SECONDS * 1000) / 4));
+    verify: ({ fake, waits, invocations, releases }) => {
+      // 2 s fits: waited exactly, four times, by the first invocation (page 3's 5th request
+      // gets through); 30 s does not fit and is never waited in capped steps.
+      assert.ok(2_000 < WAIT_CAP_MS && 30_000 > WAIT_CAP_MS);
+      assert.deepEqual(waits, [2_000, 2_000, 2_000, 2_000]);
+      // The first invocation lands pages 1–4 and is released at page 5's 429; each of the
+      // next 22 asks once and is released again; the 24th lands pages 5 and 6.
+      assert.equal(invocations, 24);
+      assert.equal(releases.length, 23);
+      assertReleasedUntil(releases);
+      for (const [i, r] of releases.entries()) {
+        assert.ok(
+          r.left_s > 29 && r.left_s <= 30,
+          `release ${i}: not_before ≈ now + 30 s (${r.left_s})`,
+        );
+        // One request per released invocation: a long Retry-After is not retried in place.
+        assert.equal(r.requests, 9 + i, `release ${i}: requests so far`);
+      }
+      assert.equal(fake.requests.length, 2 + 5 + 1 + 23 + 2);
+      assert.equal(fake.requests.filter((r) => r.status === 429).length, 4 + 23);
+      // Every released invocation asked for page 5 again from the same cursor.
+      const page5 = fake.requests.slice(8).map((r) => r.query.cursor);
+      assert.equal(new Set(page5).size, 2, "page 5 from one cursor, then page 6");
     },
   });
 });
 
-Deno.test("503s with an HTTP-date Retry-After are retried within the invocation", async () => {
+Deno.test("503s with an HTTP-date Retry-After: a date that fits is waited out in the invocation, a later one releases the job until that date", async () => {
+  const soon = new Date(Date.now() + 10_000).toUTCString(); // whole seconds: 9–10 s ahead
+  const later = new Date(Date.now() + 90_000).toUTCString();
   await sourceFaults({
-    test: "503 burst with HTTP-date Retry-After",
+    test: "503 burst with HTTP-date Retry-After (10 s, then 90 s)",
     calls: 40,
+    config: { SYNC_LEASE_SECONDS: RA_LEASE_SECONDS },
     faults: [
       { kind: "pass" },
-      {
-        kind: "status",
-        status: 503,
-        retryAfter: new Date(Date.now() + 90_000).toUTCString(),
-        times: 4,
-      },
+      { kind: "status", status: 503, retryAfter: soon, times: 2 },
+      { kind: "pass", times: 2 },
+      { kind: "status", status: 503, retryAfter: later, times: 4 },
     ],
+    passRetryAfter: true,
     expect: completes(),
-    verify: ({ invocations }) => assert.equal(invocations, 1),
+    verify: ({ fake, waits, invocations, releases }) => {
+      assert.equal(waits.length, 2, "the near date waited twice, within the first invocation");
+      for (const w of waits) assert.ok(w > 8_000 && w <= 10_000 && w <= WAIT_CAP_MS, `wait ${w}`);
+      // The first invocation lands pages 1–3 and is released at page 4's first 503 with the
+      // far date; three more are released likewise; the fifth lands page 4.
+      assert.equal(invocations, 5);
+      assert.equal(releases.length, 4);
+      assertReleasedUntil(releases);
+      for (const [i, r] of releases.entries()) {
+        const at = Date.parse(r.not_before) - Date.parse(later);
+        assert.ok(at >= 0 && at < 1_000, `release ${i}: not_before is the date asked (+${at} ms)`);
+        assert.equal(r.requests, 6 + i, `release ${i}: requests so far`);
+      }
+      assert.equal(fake.requests.length, 1 + 2 + 2 + 4 + 1);
+    },
   });
 });
 
@@ -311,8 +417,11 @@ Deno.test("a source that keeps failing fails the job after SYNC_MAX_ATTEMPTS inv
       errorMessage: "Ultravox kept failing (HTTP 500) after 5 attempts (gave up after 3 attempts)",
     }),
     verify: ({ fake, invocations }) => {
-      assert.equal(invocations, 3);
-      assert.equal(fake.requests.length, 1 + 3 * 5, "5 attempts per invocation, 3 invocations");
+      // Attempts are counted at claim and reset by a page that lands: the first invocation
+      // lands page 1 (its claim's attempt wiped) before page 2 fails; invocations 2–4 are the
+      // 3 attempts in a row without a page landing, and record_sync_error gives up at the 3rd.
+      assert.equal(invocations, 4);
+      assert.equal(fake.requests.length, 1 + 4 * 5, "5 requests per invocation, 4 invocations");
     },
   });
 });
@@ -326,10 +435,6 @@ for (
     [
       401,
       "Ultravox rejected the API key (HTTP 401). Set a valid key for this agency with set_agency_ultravox_api_key.",
-    ],
-    [
-      404,
-      "Ultravox has no /calls (HTTP 404). Check ULTRAVOX_API_BASE: it must be the API root, ending with /api.",
     ],
   ] as const
 ) {
@@ -353,6 +458,60 @@ for (
   });
 }
 
+const NO_CALLS_404 =
+  "Ultravox has no /calls (HTTP 404). Check ULTRAVOX_API_BASE: it must be the API root, ending with /api.";
+
+Deno.test("an HTTP 404 on the first page (no cursor) fails the job at once with the documented message", async () => {
+  await sourceFaults({
+    test: "HTTP 404 on the first page",
+    calls: 40,
+    faults: [{ kind: "status", status: 404, body: '{"detail": "Not found."}' }],
+    expect: () => ({
+      seen: [],
+      status: "failed",
+      total: null,
+      pages: 0,
+      errorMessage: NO_CALLS_404,
+    }),
+    verify: ({ fake, invocations }) => {
+      assert.equal(invocations, 1);
+      assert.equal(fake.requests.length, 1, "not retried, not resumed");
+      assert.equal(fake.requests[0].query.cursor, undefined);
+    },
+  });
+});
+
+Deno.test("an HTTP 404 on a page with a cursor (a rejected cursor) resumes by time and completes exactly once", async () => {
+  let served: FakeCall[] = [];
+  await sourceFaults({
+    test: "HTTP 404 on a cursor mid-walk: resumed by time",
+    calls: 40,
+    prepare: (calls) => (served = calls),
+    faults: [{ kind: "pass" }, {
+      kind: "status",
+      status: 404,
+      body: '{"detail": "Invalid cursor"}',
+    }],
+    // Page 1, then the walk again from page 1's oldest call: 9 new calls (that one is not
+    // counted twice), 10, 10 and 1.
+    expect: (calls) => ({ seen: calls, total: calls.length, pages: 5 }),
+    verify: ({ fake, invocations }) => {
+      assert.equal(invocations, 1, "a rejected cursor costs one request, not the job");
+      assert.equal(fake.requests.length, 1 + 1 + 4);
+      const [first, rejected, resumed] = fake.requests;
+      assert.equal(first.query.cursor, undefined);
+      assert.ok(rejected.query.cursor, "the 404 answered a request with a cursor");
+      assert.equal(rejected.status, 404);
+      // Resumed without a cursor, up to the oldest call counted (page 1's last), inclusive.
+      assert.equal(resumed.query.cursor, undefined);
+      assert.equal(resumed.query.toDate, served[PAGE - 1].created);
+      assert.equal(resumed.query.toDate === first.query.toDate, false);
+      assert.equal(resumed.query.fromDate, first.query.fromDate);
+      assert.ok(fake.requests.slice(3).every((r) => r.query.toDate === served[PAGE - 1].created));
+    },
+  });
+});
+
 Deno.test("a long walk under a seeded mix of every transient fault completes exactly", async () => {
   const rand = mulberry32(7);
   const kinds: FaultSpec[] = [
@@ -373,6 +532,16 @@ Deno.test("a long walk under a seeded mix of every transient fault completes exa
     test: "seeded mix of transient faults (40% of requests), 30 pages",
     calls: 300,
     faults,
+    // With a 1 s lease no Retry-After fits in one wait (250 ms at most): every 429 and 503
+    // releases the job until then, and the test's clock passes it instead of real time.
+    passRetryAfter: true,
     expect: completes(),
+    verify: ({ fake, releases }) => {
+      assert.equal(
+        releases.length,
+        fake.requests.filter((r) => r.status === 429 || r.status === 503).length,
+      );
+      assertReleasedUntil(releases);
+    },
   });
 });

@@ -114,13 +114,20 @@ export async function harness(fakeOpts: FakeUltravoxOptions = {}): Promise<Harne
   };
 }
 
-/** `count` realistic calls (ultravox_accounts.ts) with fresh callIds, so tests never share one. */
+/**
+ * `count` realistic calls (ultravox_accounts.ts) with fresh callIds, so tests never share one.
+ * Newest first, ties (about 1% of the calls share a `created`) by callId descending as Ultravox
+ * lists them: the fresh callIds would otherwise leave ties in the generator's order, which the
+ * stand-in serves as given and importedIds does not read back.
+ */
 export function account(count: number, opts: Partial<AccountOptions> = {}): FakeCall[] {
   const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-  return generateAccount({ seed, count, ...opts }).map((c) => ({
-    ...c,
-    callId: crypto.randomUUID(),
-  }));
+  return generateAccount({ seed, count, ...opts })
+    .map((c) => ({ ...c, callId: crypto.randomUUID() }))
+    .sort((a, b) => {
+      const d = microsOf(b.created)! - microsOf(a.created)!;
+      return d > 0n ? 1 : d < 0n ? -1 : a.callId < b.callId ? 1 : a.callId > b.callId ? -1 : 0;
+    });
 }
 
 export async function until(

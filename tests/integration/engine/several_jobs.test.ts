@@ -58,6 +58,7 @@ Deno.test("three jobs in one invocation each walk their own range to the end, si
       pages: 3,
       imported: j.served.length,
       skipped: 0,
+      refreshed: 0,
       failed: 0,
     })).toSorted((a, b) => a.id < b.id ? -1 : 1),
   );
