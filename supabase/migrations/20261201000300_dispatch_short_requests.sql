@@ -49,11 +49,14 @@ language plpgsql security definer set search_path = '' as $$
 declare
   v_log_id uuid;
   v_request_id bigint;
+  v_sweep_error text;
 begin
   insert into public.cron_job_logs (job_name, started_at, status)
   values ('process-historical-sync', p_now, 'running')
   returning id into v_log_id;
 
+  -- Two blocks: a dispatch that fails (a missing secret) does not take back the sweep, and
+  -- a sweep that fails does not stop the dispatch; either failure marks this call's row.
   begin
     -- A row left running this long belongs to an invocation that died or was never
     -- answered; pg_net's response row, when there is one, says why.
@@ -75,7 +78,11 @@ begin
              '')
      where c.status = 'running' and c.started_at < p_now - interval '10 minutes'
        and c.id <> v_log_id;
+  exception when others then
+    v_sweep_error := 'closing stale log rows failed: ' || sqlerrm;
+  end;
 
+  begin
     if not exists (
       select 1
         from public.historical_sync_jobs j
@@ -84,15 +91,18 @@ begin
     ) then
       -- Idle minutes cost one insert and no HTTP call.
       update public.cron_job_logs
-         set status = 'completed', completed_at = p_now,
+         set status = case when v_sweep_error is null then 'completed' else 'failed' end,
+             completed_at = p_now, error_message = v_sweep_error,
              result = '{"dispatched": false, "reason": "no_work"}'
        where id = v_log_id;
       return v_log_id;
     end if;
 
     v_request_id := public.post_process_historical_sync(jsonb_build_object('cron_log_id', v_log_id));
+    -- A sweep failure is named on the row; the run it dispatched still completes it.
     update public.cron_job_logs
-       set result = jsonb_build_object('dispatched', true, 'request_ids', jsonb_build_array(v_request_id))
+       set result = jsonb_build_object('dispatched', true, 'request_ids', jsonb_build_array(v_request_id)),
+           error_message = v_sweep_error
      where id = v_log_id;
   exception when others then
     -- Any failure at all (a missing secret, pg_net refusing the request, a sweep that

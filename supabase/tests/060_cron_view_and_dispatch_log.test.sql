@@ -2,7 +2,7 @@
 -- whatever fails (docs/ARCHITECTURE.md §7).
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(17);
+select plan(20);
 
 -- ── virsyn_cron_jobs: no role may write through it ──────────────────────────────────
 select is(
@@ -59,7 +59,8 @@ select is(
 select matches(
   (select status || ': ' || error_message from public.cron_job_logs
     where job_name = 'process-historical-sync' and started_at = '2026-11-30T11:00:00Z'),
-  '^failed: invalid input syntax for type bigint', 'the row is failed and names the error');
+  '^failed: closing stale log rows failed: invalid input syntax for type bigint',
+  'the row is failed and names the error');
 
 
 -- pg_net's response table has no key: two rows under one id must not break the sweep.
@@ -81,6 +82,26 @@ select is(
   (select count(*)::int from public.cron_job_logs
     where job_name = 'process-historical-sync' and started_at = '2026-11-30T12:00:00Z'),
   1, 'and the call still wrote exactly its one row');
+
+
+-- A dispatch that fails (no Vault secrets) does not take back the sweep of stale rows.
+insert into public.cron_job_logs (id, job_name, started_at, status, result)
+values ('06000000-0000-4000-8000-000000000003', 'process-historical-sync',
+        '2026-11-30T10:00:00Z', 'running', '{"request_ids": [-6003]}');
+insert into public.agencies (id, name) values ('06000000-0000-4000-8000-0000000000a1', 'pgtap 060');
+insert into public.historical_sync_jobs (agency_id, date_to)
+values ('06000000-0000-4000-8000-0000000000a1', '2026-11-01');
+delete from vault.secrets where name in ('project_url', 'functions_secret_key');
+select lives_ok($$ select public.dispatch_historical_sync('2026-11-30T13:00:00Z') $$,
+  'a dispatch without its Vault secrets does not raise');
+select is(
+  (select status || ': ' || left(error_message, 35) from public.cron_job_logs
+    where job_name = 'process-historical-sync' and started_at = '2026-11-30T13:00:00Z'),
+  'failed: Vault secret project_url is missing',
+  'its row is failed and names the missing secret');
+select is(
+  (select status from public.cron_job_logs where id = '06000000-0000-4000-8000-000000000003'),
+  'failed', 'and the stale running row was still closed');
 
 select * from finish();
 rollback;

@@ -127,9 +127,13 @@ Deno.test("with pg_net working, a long import runs to the end without any cron t
       imported_calls: CALLS,
     });
     // The direct call and two continuations, each one page; the continuations answered 202.
-    await waitFor("the last run to report", async () => rig.runs.length === 3 || undefined, {
-      timeoutMs: 5_000,
-    });
+    await waitFor(
+      "the last run to report",
+      () => Promise.resolve(rig.runs.length === 3 || undefined),
+      {
+        timeoutMs: 5_000,
+      },
+    );
     assert.deepEqual(rig.runs.map((r) => r.jobs.map((j) => j.pages)), [[1], [1], [1]]);
     assert.deepEqual(rig.replies.map((r) => r.status), [200, 202, 202]);
   } finally {

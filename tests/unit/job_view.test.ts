@@ -34,9 +34,62 @@ Deno.test("the view drops cursor and keeps every other column as stored", () => 
   const view = toJobView(row, at("2026-11-29T10:01:00Z"));
   assert.equal("cursor" in view, false);
   const { cursor: _c, ...rest } = row;
-  const { progress: _p, ...columns } = view;
+  const {
+    progress: _p,
+    refreshed_calls,
+    trigger,
+    waiting_until,
+    fields_unreadable,
+    catch_up,
+    deleted_calls_marked,
+    ...columns
+  } = view;
   assert.deepEqual(columns, rest);
   assert.equal(view.date_from, "2026-01-01T00:00:00.123456Z");
+  // Without engine state: what a job the engine never touched reports.
+  assert.deepEqual(
+    { refreshed_calls, trigger, waiting_until, fields_unreadable, catch_up, deleted_calls_marked },
+    {
+      refreshed_calls: 0,
+      trigger: "user",
+      waiting_until: null,
+      fields_unreadable: { count: 0, fields: [] },
+      catch_up: false,
+      deleted_calls_marked: 0,
+    },
+  );
+});
+
+Deno.test("the view carries the engine state, and a job waiting out a Retry-After is not stalled", () => {
+  const row = job({ last_activity_at: "2026-11-29T09:00:00.000000Z" });
+  const state = {
+    refreshed_calls: 3,
+    trigger: "schedule" as const,
+    not_before: "2026-11-29T10:30:00.000001Z",
+    unreadable_calls: 2,
+    unreadable_fields: ["agentId", "billedDuration"],
+    catch_up: true,
+    deleted_marked: 1,
+  };
+  const waiting = toJobView(row, at("2026-11-29T10:00:00Z"), state);
+  assert.equal(waiting.waiting_until, "2026-11-29T10:30:00.000001Z");
+  assert.equal(waiting.progress.stalled, false, "silent for an hour, but Ultravox asked to wait");
+  assert.equal(waiting.refreshed_calls, 3);
+  assert.equal(waiting.trigger, "schedule");
+  assert.deepEqual(waiting.fields_unreadable, { count: 2, fields: ["agentId", "billedDuration"] });
+  assert.equal(waiting.catch_up, true);
+  assert.equal(waiting.deleted_calls_marked, 1);
+  // Once not_before has passed the job is no longer waiting, and an hour of silence is a stall.
+  const after = toJobView(row, at("2026-11-29T10:30:01Z"), state);
+  assert.equal(after.waiting_until, null);
+  assert.equal(after.progress.stalled, true);
+  // A finished job waits for nothing.
+  const done = toJobView(
+    job({ status: "completed", completed_at: "2026-11-29T09:59:00.000000Z" }),
+    at("2026-11-29T10:00:00Z"),
+    state,
+  );
+  assert.equal(done.waiting_until, null);
 });
 
 Deno.test("a completed job has fraction 1 whatever its counters say", () => {
