@@ -154,7 +154,8 @@ Running the stored cron command now, as pg_cron runs it every minute: ${command}
 
 /** Ultravox moves on after the backfill: new calls, one call billed later, one deleted. */
 function accountMovesOn(fake: FakeUltravox) {
-  const newest = fake.calls[0];
+  // The two newest calls of the backfill: inside the catch-up's window (the overlap).
+  const [newest, secondNewest] = fake.calls;
   const now = Date.now();
   const fresh = generateAccount({
     seed: 20261201,
@@ -167,7 +168,7 @@ function accountMovesOn(fake: FakeUltravox) {
     billingStatus: "BILLING_STATUS_BILLED",
     summary: `${newest.summary ?? ""} (summary completed after the call was billed)`.trim(),
   });
-  const deleted = fake.deleteCall(fake.calls[DEMO_NEW_CALLS + 1].callId);
+  const deleted = fake.deleteCall(secondNewest.callId);
   say(
     `      the account gained ${DEMO_NEW_CALLS} calls; call ${billed.callId} was billed and ` +
       `summarised; call ${deleted.callId} was deleted`,

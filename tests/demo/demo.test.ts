@@ -1,7 +1,7 @@
 // The main job, as a newcomer runs it: `deno task demo`, non-interactive, small account.
 // It resets the database and binds port 54321, so `deno task test` runs it last and alone.
 import assert from "node:assert/strict";
-import { DEMO_INVALID_CALLS, DEMO_PRESENT_SHARE } from "../../scripts/demo.ts";
+import { DEMO_INVALID_CALLS, DEMO_NEW_CALLS, DEMO_PRESENT_SHARE } from "../../scripts/demo.ts";
 
 const CALLS = 600;
 
@@ -34,7 +34,16 @@ Deno.test("deno task demo imports the whole account and shows progress, logs and
   assert.doesNotMatch(stdout, /\r/);
   assert.equal(CALLS + DEMO_INVALID_CALLS, 605);
   assert.match(stdout, /^\[█{30}\] 100\.0% completed · processed 605 of 605 /m);
-  // At least one pg_cron tick logged during the run, and the curl walkthrough.
+  // After the backfill the account gains DEMO_NEW_CALLS calls, one call is billed and one
+  // deleted: the catch-up imports exactly the new ones, refreshes the billed one and marks
+  // the deleted one.
+  assert.equal(DEMO_NEW_CALLS, 25);
+  assert.match(
+    stdout,
+    /^Catch-up summary: status=completed imported=25 refreshed=1 deleted_marked=1$/m,
+  );
+  // The stored cron command, run as pg_cron runs it (no wait for a tick), and its log row.
+  assert.match(stdout, /^Running the stored cron command now, as pg_cron runs it every minute: /m);
   assert.match(stdout, /^cron_job_logs rows of this run \([1-9]\d*\):$/m);
   assert.match(stdout, /process-historical-sync {2}completed/);
   assert.match(
