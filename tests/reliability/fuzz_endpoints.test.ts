@@ -21,6 +21,7 @@
 //                                                            replays a reported failure
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { FUZZ_RUNS, fuzzParameters } from "../support/fuzz.ts";
 import postgres from "postgres";
 import { loadConfig } from "../../supabase/functions/_shared/platform/config.ts";
 import { drainBackground } from "../../supabase/functions/_shared/platform/background.ts";
@@ -51,18 +52,7 @@ import { recordFigures } from "./support/results.ts";
 
 // ── runs, seeds, replay ─────────────────────────────────────────────────────────────
 
-function envInt(name: string): number | undefined {
-  const text = Deno.env.get(name);
-  if (text === undefined || text === "") return undefined;
-  const n = Number(text);
-  if (!Number.isSafeInteger(n)) throw new Error(`${name} must be an integer, got ${text}`);
-  return n;
-}
-
-/** Requests per endpoint (FUZZ_RUNS); timings in docs/RELIABILITY.md. */
-const RUNS = Math.max(1, envInt("FUZZ_RUNS") ?? 10_000);
-const SEED = envInt("FUZZ_SEED");
-const PATH = Deno.env.get("FUZZ_PATH") || undefined;
+const RUNS = FUZZ_RUNS;
 const ONLY = Deno.env.get("FUZZ_ENDPOINT") || undefined;
 
 const START = "start-historical-sync";
@@ -1022,9 +1012,7 @@ async function fuzzEndpoint(
     }
   });
   const details = await fc.check(property, {
-    numRuns: RUNS,
-    ...(SEED !== undefined ? { seed: SEED } : {}),
-    ...(PATH !== undefined ? { path: PATH } : {}),
+    ...fuzzParameters(),
   });
   if (details.failed) {
     const error = details.errorInstance instanceof Error

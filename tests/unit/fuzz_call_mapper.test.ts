@@ -16,6 +16,7 @@
 //                                                                     replays a reported failure
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { FUZZ_RUNS, fuzzParameters } from "../support/fuzz.ts";
 import {
   MAX_NESTING,
   parseCall,
@@ -28,26 +29,11 @@ import { mulberry32 } from "../../tools/stand_in_ultravox/accounts.ts";
 
 // ── runs, seeds, replay ─────────────────────────────────────────────────────────────
 
-function envInt(name: string): number | undefined {
-  const text = Deno.env.get(name);
-  if (text === undefined || text === "") return undefined;
-  const n = Number(text);
-  if (!Number.isSafeInteger(n)) throw new Error(`${name} must be an integer, got ${text}`);
-  return n;
-}
-
-/** Call objects per property (FUZZ_RUNS; the issue asks for at least 10,000). */
-const RUNS = Math.max(1, envInt("FUZZ_RUNS") ?? 10_000);
-const SEED = envInt("FUZZ_SEED");
-const PATH = Deno.env.get("FUZZ_PATH") || undefined;
+const RUNS = FUZZ_RUNS;
 
 /** Runs a property; a failure names its seed and path first, so FUZZ_SEED/FUZZ_PATH replay it. */
 function fuzz<Ts>(name: string, property: fc.IProperty<Ts>, numRuns: number) {
-  const details = fc.check(property, {
-    numRuns,
-    ...(SEED !== undefined ? { seed: SEED } : {}),
-    ...(PATH !== undefined ? { path: PATH } : {}),
-  });
+  const details = fc.check(property, { ...fuzzParameters(), numRuns });
   if (!details.failed) return;
   const error = details.errorInstance instanceof Error
     ? details.errorInstance.message
@@ -564,7 +550,7 @@ Deno.test(`parseCall never throws and maps exactly the storable calls, over ${RU
     RUNS,
   );
   // Not vacuous: both sides of the line are well represented.
-  if (PATH === undefined && tried >= 1_000) {
+  if (fuzzParameters().path === undefined && tried >= 1_000) {
     assert.ok(mapped > tried * 0.2, `only ${mapped} of ${tried} calls mapped`);
     assert.ok(mapped < tried * 0.8, `${mapped} of ${tried} calls mapped: too few refusals`);
   }
