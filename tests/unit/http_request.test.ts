@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { ApiError, errorResponse, redact } from "../../supabase/functions/_shared/http/errors.ts";
 import {
+  lazyHandler,
   MAX_BODY_BYTES,
   mediaType,
   queryObject,
@@ -187,4 +188,25 @@ Deno.test("redact blanks keys, JWTs and URL passwords", () => {
     redact("sb_secret_abc-1 eyJa.eyJb.sig postgresql://u:pw@h/db"),
     "sb_secret_*** <jwt> postgresql://u:***@h/db",
   );
+});
+
+Deno.test("the preflight is answered before the handler is built, even when the configuration is broken", async () => {
+  let built = 0;
+  const handler = lazyHandler(() => {
+    built++;
+    throw new Error("SUPABASE_PUBLISHABLE_KEYS is not set");
+  });
+  const res = await handler(
+    new Request("http://localhost/functions/v1/get-sync-status", { method: "OPTIONS" }),
+  );
+  assert.ok(res.status >= 200 && res.status < 300, `preflight answered ${res.status}`);
+  assert.equal(res.headers.get("access-control-allow-origin"), "*");
+  assert.equal(built, 0, "nothing was built for the preflight");
+  // Any other request still meets the broken configuration, in the envelope.
+  const post = await handler(
+    new Request("http://localhost/functions/v1/get-sync-status", { method: "POST" }),
+  );
+  assert.equal(post.status, 500);
+  assert.equal((await post.json()).error.code, "internal_error");
+  assert.equal(post.headers.get("access-control-allow-origin"), "*");
 });
