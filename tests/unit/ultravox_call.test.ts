@@ -24,7 +24,7 @@ import { microsOf } from "../../tools/stand_in_ultravox/server.ts";
 import { generateAccount, mulberry32 } from "../../tools/stand_in_ultravox/accounts.ts";
 import { fuzzCall } from "../fixtures/ultravox/fuzz.ts";
 
-/** The first call of the example page in ULTRAVOX.md. */
+/** The first call of the example page in docs/ULTRAVOX.md. */
 const EXAMPLE = {
   callId: "1371d2cb-5873-4976-9977-918823f69504",
   created: "2025-03-22T15:48:32.997086Z",
