@@ -144,7 +144,8 @@ language sql security definer set search_path = '' as $$
            l.failed_attempts, l.last_problem
       from public.historical_sync_jobs j
       left join public.historical_sync_job_leases l on l.job_id = j.id
-     where public.sync_job_is_claimable(j, l, p_now)
+     where j.status in ('pending', 'in_progress')   -- lets the planner use the active-jobs index
+       and public.sync_job_is_claimable(j, l, p_now)
        and (p_job_id is null or j.id = p_job_id)
      order by j.created_at, j.id
      limit p_limit
@@ -172,7 +173,9 @@ language sql security definer set search_path = '' as $$
     on conflict (job_id) do update
       set holder = excluded.holder, expires_at = excluded.expires_at,
           failed_attempts = l.failed_attempts + 1, not_before = null
-      where l.holder is null or l.expires_at < p_now   -- a claim that lost the race takes nothing
+      -- a claim that lost the race takes nothing, nor one that a Retry-After release just beat
+      where (l.holder is null or l.expires_at < p_now)
+        and (l.not_before is null or l.not_before <= p_now)
     returning l.job_id
   )
   update public.historical_sync_jobs j
@@ -449,14 +452,20 @@ create function public.record_sync_error(
   p_now timestamptz default now()
 ) returns setof public.historical_sync_jobs
 language sql security definer set search_path = '' as $$
-  with state as (
+  with fence as (
+    -- Job row, then lease row, as every step and the cancel lock them (no deadlock).
+    select j.id
+      from public.historical_sync_jobs j
+      join public.historical_sync_job_leases l on l.job_id = j.id
+     where j.id = p_job_id and j.status = 'in_progress'
+       and j.cursor is not distinct from p_cursor and l.holder = p_holder
+       for update of j, l
+  ), state as (
     -- The attempt was counted at claim; this keeps the problem and releases the lease.
     update public.historical_sync_job_leases l
        set holder = null, expires_at = null, last_problem = p_message
-      from public.historical_sync_jobs j
-     where l.job_id = p_job_id and l.holder = p_holder
-       and j.id = l.job_id and j.status = 'in_progress'
-       and j.cursor is not distinct from p_cursor
+      from fence
+     where l.job_id = fence.id
     returning l.failed_attempts
   )
   update public.historical_sync_jobs j
@@ -474,6 +483,37 @@ language sql security definer set search_path = '' as $$
 $$;
 comment on function public.record_sync_error is
   'Notes a transient problem and releases the lease so a later tick retries; fails the job when this was attempt p_max_attempts in a row without a page landing.';
+
+-- ── permanent failure ───────────────────────────────────────────────────────────────
+-- As in 20261129000600, but fenced like every other step: job row, then lease row.
+create or replace function public.fail_sync_job(
+  p_job_id uuid,
+  p_holder uuid,
+  p_cursor text,
+  p_message text,
+  p_now timestamptz default now()
+) returns setof public.historical_sync_jobs
+language sql security definer set search_path = '' as $$
+  with fence as (
+    select j.id
+      from public.historical_sync_jobs j
+      join public.historical_sync_job_leases l on l.job_id = j.id
+     where j.id = p_job_id and j.status = 'in_progress'
+       and j.cursor is not distinct from p_cursor and l.holder = p_holder
+       for update of j, l
+  ), lease as (
+    update public.historical_sync_job_leases l
+       set holder = null, expires_at = null
+      from fence
+     where l.job_id = fence.id
+    returning l.job_id
+  )
+  update public.historical_sync_jobs j
+     set status = 'failed', completed_at = p_now, error_message = p_message, last_error_at = p_now
+    from lease
+   where j.id = lease.job_id
+  returning j.*;
+$$;
 
 -- ── privileges ──────────────────────────────────────────────────────────────────────
 revoke execute on function

@@ -87,7 +87,8 @@ begin
       select 1
         from public.historical_sync_jobs j
         left join public.historical_sync_job_leases l on l.job_id = j.id
-       where public.sync_job_is_claimable(j, l, p_now)
+       where j.status in ('pending', 'in_progress')   -- the active-jobs index
+         and public.sync_job_is_claimable(j, l, p_now)
     ) then
       -- Idle minutes cost one insert and no HTTP call.
       update public.cron_job_logs
@@ -108,7 +109,7 @@ begin
     -- Any failure at all (a missing secret, pg_net refusing the request, a sweep that
     -- breaks) is recorded where users look for it: the dispatcher never raises past its log.
     update public.cron_job_logs
-       set status = 'failed', completed_at = p_now, error_message = sqlerrm
+       set status = 'failed', completed_at = p_now, error_message = concat_ws('; ', v_sweep_error, sqlerrm)
      where id = v_log_id;
   end;
   return v_log_id;

@@ -11,12 +11,14 @@ comment on column public.calls.ultravox_deleted_at is
 create or replace function public.catch_up_from(p_agency_id uuid, p_overlap_hours integer)
 returns timestamptz
 language sql stable security definer set search_path = '' as $$
+  -- A job that stopped at its max_calls did not cover its range: it does not count.
   select max(j.date_to) - make_interval(hours => p_overlap_hours)
     from public.historical_sync_jobs j
-   where j.agency_id = p_agency_id and j.status = 'completed';
+   where j.agency_id = p_agency_id and j.status = 'completed'
+     and (j.max_calls is null or j.imported_calls < j.max_calls);
 $$;
 comment on function public.catch_up_from is
-  'The date_from of a catch-up: the newest date_to of the agency''s completed jobs minus the overlap; null (a full sync) when none completed.';
+  'The date_from of a catch-up: the newest date_to of the agency''s completed jobs that covered their range (not stopped at max_calls) minus the overlap; null (a full sync) when there is none.';
 
 -- ── the page step of the deleted-calls walk ────────────────────────────────────────
 create or replace function public.record_deleted_page(

@@ -6,7 +6,7 @@ begin;
 -- database are compared with counts taken in this same transaction.
 set transaction isolation level repeatable read;
 create extension if not exists pgtap with schema extensions;
-select plan(91);
+select plan(93);
 
 -- ── helpers ─────────────────────────────────────────────────────────────────────────
 -- Ids of this file: agencies 080a…, users 080b…, jobs 080c…, holders 080d…, calls 080e….
@@ -577,6 +577,21 @@ select results_eq(
   $$ select schedule, command, active from cron.job where jobname = 'catch-up-historical-sync' $$,
   $$ values ('7 * * * *'::text, 'select public.schedule_catch_ups()'::text, true) $$,
   'the cron job catch-up-historical-sync runs select public.schedule_catch_ups() at minute 7 of every hour');
+
+
+-- A completed job that stopped at its max_calls did not cover its range: catch_up_from
+-- ignores it (agency 40: one capped job, newer than one that covered its range).
+insert into public.historical_sync_jobs
+  (id, agency_id, date_to, status, completed_at, created_at, max_calls,
+   processed_calls, imported_calls)
+values
+  (pg_temp.job(401), pg_temp.ag(40), '2026-04-01Z', 'completed', '2026-04-01T01:00Z', '2026-04-01Z', null, 0, 0),
+  (pg_temp.job(402), pg_temp.ag(40), '2026-05-01Z', 'completed', '2026-05-01T01:00Z', '2026-05-01Z', 100, 100, 100);
+select is(public.catch_up_from(pg_temp.ag(40), 24), '2026-03-31T00:00:00Z'::timestamptz,
+  'catch_up_from skips a job completed at its max_calls and starts from the one that covered its range');
+update public.historical_sync_jobs set imported_calls = 99, skipped_calls = 1 where id = pg_temp.job(402);
+select is(public.catch_up_from(pg_temp.ag(40), 24), '2026-04-30T00:00:00Z'::timestamptz,
+  'a capped job that ended its range below the cap counts');
 
 select * from finish();
 rollback;

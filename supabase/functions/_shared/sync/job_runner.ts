@@ -92,9 +92,14 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     return summary;
   }
   if (!apiKey) {
-    summary.status = (await store.fail(job.id, holder, cursor, MISSING_KEY_MESSAGE)) ??
-      (await store.status(job.id)) ?? "failed";
-    ctx.log({ event: "job_failed", job_id: job.id, reason: "ultravox_key_missing" });
+    try {
+      summary.status = (await store.fail(job.id, holder, cursor, MISSING_KEY_MESSAGE)) ??
+        (await store.status(job.id)) ?? "failed";
+      ctx.log({ event: "job_failed", job_id: job.id, reason: "ultravox_key_missing" });
+    } catch {
+      // The database itself is failing: the lease runs out and a later run tries again. The
+      // other jobs of this invocation walk on.
+    }
     return summary;
   }
 
