@@ -22,27 +22,10 @@ import {
 } from "../../supabase/functions/_shared/ultravox/call.ts";
 import { microsOf } from "../../tools/stand_in_ultravox/server.ts";
 import { generateAccount, mulberry32 } from "../../tools/stand_in_ultravox/accounts.ts";
-import { fuzzCall } from "../fixtures/ultravox/fuzz.ts";
+import { FUZZ_BASE, fuzzCall } from "../fixtures/ultravox/fuzz.ts";
 
 /** The first call of the example page in docs/ULTRAVOX.md. */
-const EXAMPLE = {
-  callId: "1371d2cb-5873-4976-9977-918823f69504",
-  created: "2025-03-22T15:48:32.997086Z",
-  joined: "2025-03-22T15:48:33.841005Z",
-  ended: "2025-03-22T15:48:59.655926Z",
-  endReason: "agent_hangup",
-  billedDuration: "27s",
-  billingStatus: "BILLING_STATUS_BILLED",
-  shortSummary: "Caller asked about pricing.",
-  summary: "The caller asked about …",
-  agent: { agentId: "87ab75a4-36dc-4219-8f3e-592dc165003e", name: "Support" },
-  agentId: "87ab75a4-36dc-4219-8f3e-592dc165003e",
-  metadata: { source: "web" },
-  recordingEnabled: true,
-  maxDuration: "480s",
-  medium: { plivo: {} },
-  model: "ultravox-v0.7",
-};
+const EXAMPLE = FUZZ_BASE;
 
 /** The second, unjoined call of the same page. */
 const UNJOINED = {
