@@ -441,6 +441,22 @@ $$;
 comment on function public.release_sync_job is
   'Drops our lease after an invocation that stopped cleanly (budget spent), so the next invocation can continue at once; with p_not_before (a Retry-After too long to wait out) no worker claims the job before then, and the attempt is not counted.';
 
+-- ── the fence of an error or a failure ───────────────────────────────────────────────
+-- Still in progress, still ours, from the cursor we read; job row, then lease row, as every
+-- step and the cancel lock them (no deadlock). Empty when the caller was fenced out.
+create function public.sync_step_fence(p_job_id uuid, p_holder uuid, p_cursor text)
+returns setof uuid
+language sql security definer set search_path = '' as $$
+  select j.id
+    from public.historical_sync_jobs j
+    join public.historical_sync_job_leases l on l.job_id = j.id
+   where j.id = p_job_id and j.status = 'in_progress'
+     and j.cursor is not distinct from p_cursor and l.holder = p_holder
+     for update of j, l;
+$$;
+comment on function public.sync_step_fence is
+  'Locks the job and its lease (in that order) when the job is in progress, held by p_holder and still at p_cursor; empty otherwise. The fence of record_sync_error and fail_sync_job.';
+
 -- ── transient error ─────────────────────────────────────────────────────────────────
 drop function public.record_sync_error(uuid, uuid, text, text, integer, timestamptz);
 create function public.record_sync_error(
@@ -453,13 +469,7 @@ create function public.record_sync_error(
 ) returns setof public.historical_sync_jobs
 language sql security definer set search_path = '' as $$
   with fence as (
-    -- Job row, then lease row, as every step and the cancel lock them (no deadlock).
-    select j.id
-      from public.historical_sync_jobs j
-      join public.historical_sync_job_leases l on l.job_id = j.id
-     where j.id = p_job_id and j.status = 'in_progress'
-       and j.cursor is not distinct from p_cursor and l.holder = p_holder
-       for update of j, l
+    select id from public.sync_step_fence(p_job_id, p_holder, p_cursor) as id
   ), state as (
     -- The attempt was counted at claim; this keeps the problem and releases the lease.
     update public.historical_sync_job_leases l
@@ -485,7 +495,7 @@ comment on function public.record_sync_error is
   'Notes a transient problem and releases the lease so a later tick retries; fails the job when this was attempt p_max_attempts in a row without a page landing.';
 
 -- ── permanent failure ───────────────────────────────────────────────────────────────
--- As in 20261129000600, but fenced like every other step: job row, then lease row.
+-- As in 20261129000600, but fenced with sync_step_fence: job row, then lease row.
 create or replace function public.fail_sync_job(
   p_job_id uuid,
   p_holder uuid,
@@ -495,12 +505,7 @@ create or replace function public.fail_sync_job(
 ) returns setof public.historical_sync_jobs
 language sql security definer set search_path = '' as $$
   with fence as (
-    select j.id
-      from public.historical_sync_jobs j
-      join public.historical_sync_job_leases l on l.job_id = j.id
-     where j.id = p_job_id and j.status = 'in_progress'
-       and j.cursor is not distinct from p_cursor and l.holder = p_holder
-       for update of j, l
+    select id from public.sync_step_fence(p_job_id, p_holder, p_cursor) as id
   ), lease as (
     update public.historical_sync_job_leases l
        set holder = null, expires_at = null
@@ -522,7 +527,8 @@ revoke execute on function
   public.claim_sync_jobs(uuid, integer, integer, uuid, timestamptz, integer),
   public.record_sync_page(uuid, uuid, text, text, jsonb, jsonb, integer, integer, timestamptz),
   public.release_sync_job(uuid, uuid, timestamptz),
-  public.record_sync_error(uuid, uuid, text, text, integer, timestamptz)
+  public.record_sync_error(uuid, uuid, text, text, integer, timestamptz),
+  public.sync_step_fence(uuid, uuid, text)
 from public, anon, authenticated;
 grant execute on function
   public.sync_job_is_claimable(public.historical_sync_jobs, public.historical_sync_job_leases, timestamptz),
@@ -530,5 +536,6 @@ grant execute on function
   public.claim_sync_jobs(uuid, integer, integer, uuid, timestamptz, integer),
   public.record_sync_page(uuid, uuid, text, text, jsonb, jsonb, integer, integer, timestamptz),
   public.release_sync_job(uuid, uuid, timestamptz),
-  public.record_sync_error(uuid, uuid, text, text, integer, timestamptz)
+  public.record_sync_error(uuid, uuid, text, text, integer, timestamptz),
+  public.sync_step_fence(uuid, uuid, text)
 to service_role;
