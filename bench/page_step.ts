@@ -97,14 +97,13 @@ export async function measurePageStep(
       for (let i = 0; i < pages.length; i++) {
         const nextCursor = i + 1 < pages.length ? `page-${i + 1}` : null;
         const started = performance.now();
-        const outcome = await store.recordPage({
-          jobId,
-          holder,
+        const outcome = await store.walkOf(holder, job).recordPage({
           fromCursor: cursor,
           nextCursor,
           ...pages[i],
           total: calls.length,
           leaseSeconds: 120,
+          pageSize: 100,
         });
         times.push(performance.now() - started);
         if (!outcome) throw new Error("the page-step job was fenced out");

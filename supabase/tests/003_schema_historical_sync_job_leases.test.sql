@@ -7,8 +7,8 @@ select columns_are('public', 'historical_sync_job_leases',
   array['job_id', 'holder', 'expires_at', 'failed_attempts', 'not_before', 'oldest_counted_at',
         'oldest_counted_ids', 'refreshed_calls', 'unreadable_calls', 'unreadable_fields',
         'latest_failure', 'last_problem', 'trigger', 'catch_up', 'phase', 'deleted_cursor',
-        'deleted_marked'],
-  'historical_sync_job_leases has exactly job_id, holder, expires_at, failed_attempts and the 13 engine-state columns of 20261201000200');
+        'deleted_marked', 'sliced'],
+  'historical_sync_job_leases has exactly job_id, holder, expires_at, failed_attempts, the 13 engine-state columns of 20261201000200 and sliced (20261201000600)');
 select col_type_is('public', 'historical_sync_job_leases', 'job_id', 'uuid', 'job_id is uuid');
 select col_is_pk('public', 'historical_sync_job_leases', 'job_id', 'job_id is the primary key: one lease row per job');
 select col_type_is('public', 'historical_sync_job_leases', 'holder', 'uuid', 'holder is uuid');
@@ -59,9 +59,10 @@ select results_eq(
        ('sync_job_leases_phase_needs_catch_up', 'CHECK (((phase = ''calls''::text) OR catch_up))'),
        ('sync_job_leases_phase_valid', 'CHECK ((phase = ANY (ARRAY[''calls''::text, ''deleted_calls''::text])))'),
        ('sync_job_leases_refreshed_positive', 'CHECK ((refreshed_calls >= 0))'),
+       ('sync_job_leases_sliced_not_catch_up', 'CHECK ((NOT (sliced AND catch_up)))'),
        ('sync_job_leases_trigger_valid', 'CHECK ((trigger = ANY (ARRAY[''user''::text, ''schedule''::text])))'),
        ('sync_job_leases_unreadable_positive', 'CHECK ((unreadable_calls >= 0))') $$,
-  'the lease table has its pk, the cascading fk to the job, and the eight named checks, no other');
+  'the lease table has its pk, the cascading fk to the job, and the nine named checks, no other');
 select is(
   (select count(*)::int from pg_attribute
     where attrelid = 'public.historical_sync_jobs'::regclass and attnum > 0 and not attisdropped),

@@ -119,10 +119,10 @@ select is(
 
 select ok(
   (select prosecdef and proconfig = array['search_path=""'] from pg_proc
-    where oid = 'public.create_sync_job(uuid, timestamptz, timestamptz, integer, timestamptz, text, boolean)'::regprocedure),
+    where oid = 'public.create_sync_job(uuid, timestamptz, timestamptz, integer, timestamptz, text, boolean, integer)'::regprocedure),
   'create_sync_job is security definer with an empty search_path');
 select function_privs_are('public', 'create_sync_job',
-  array['uuid', 'timestamp with time zone', 'timestamp with time zone', 'integer', 'timestamp with time zone', 'text', 'boolean'],
+  array['uuid', 'timestamp with time zone', 'timestamp with time zone', 'integer', 'timestamp with time zone', 'text', 'boolean', 'integer'],
   'service_role', array['EXECUTE'], 'service_role may execute create_sync_job');
 
 -- p_trigger: what started the job, 'user' or 'schedule'; nothing else is stored.

@@ -47,7 +47,11 @@ interface Flow {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-async function flow(calls: FakeCall[]): Promise<Flow> {
+async function flow(
+  calls: FakeCall[],
+  // One walk per job unless a test asks for slices; pages of 5, one page per invocation.
+  settings: Partial<Config> = { SYNC_SLICES: 1 },
+): Promise<Flow> {
   const db = await TestDb.open();
   const engineSql = testSql();
   const fake = await startFakeUltravox({ calls });
@@ -56,6 +60,7 @@ async function flow(calls: FakeCall[]): Promise<Flow> {
     ULTRAVOX_API_BASE: fake.baseUrl,
     SYNC_PAGE_SIZE: 5,
     SYNC_MAX_PAGES_PER_RUN: 1,
+    ...settings,
   };
   const agency = await db.createAgency({
     members: { owner: "owner", viewer: "member" },
@@ -122,6 +127,54 @@ async function flow(calls: FakeCall[]): Promise<Flow> {
     },
   };
 }
+
+Deno.test("an uncapped job walks as 4 slices at once: contiguous exact bounds, each call once, slices in the view", async () => {
+  const { inside, outside } = october();
+  await using f = await flow([...inside, ...outside], {
+    SYNC_SLICES: 4,
+    SYNC_MAX_PAGES_PER_RUN: 100,
+  });
+  const started = await f.start({
+    agency_id: f.agencyId,
+    date_from: "2026-10-01",
+    date_to: "2026-10-31",
+    max_calls: null,
+  });
+  assert.equal(started.status, 201);
+  const jobId: string = started.body.job.id;
+  assert.deepEqual(started.body.job.slices, { total: 4, done: 0 });
+
+  // One invocation claims the 4 slices (SYNC_MAX_JOBS_PER_RUN = 4) and walks them together.
+  const run = await f.process(jobId);
+  assert.equal(run.status, 200);
+  // Every request Ultravox answered became one page step: nothing fetched was dropped.
+  const pages = f.fake.requests.length;
+  assert.deepEqual(run.body.jobs, [
+    { id: jobId, status: "completed", pages, imported: 12, skipped: 0, refreshed: 0, failed: 0 },
+  ]);
+  const job = (await f.status(jobId)).body.job;
+  assert.equal(job.status, "completed");
+  assert.equal(job.imported_calls, 12);
+  assert.equal(job.processed_calls, 12);
+  assert.equal(job.total_calls, 12); // the sum of the slices' first totals
+  assert.deepEqual(job.slices, { total: 4, done: 4 });
+
+  // The first request of each slice: bounds that tile the job's range, microsecond-exact.
+  const firsts = f.fake.requests.filter((r) => !r.query.cursor)
+    .map((r) => ({ from: r.query.fromDate, to: r.query.toDate }))
+    .sort((a, b) => a.to.localeCompare(b.to));
+  assert.equal(firsts.length, 4);
+  assert.equal(firsts[0].from, "2026-10-01T00:00:00.000000Z");
+  assert.equal(firsts[3].to, "2026-10-31T23:59:59.999999Z");
+  for (let i = 1; i < 4; i++) {
+    const micros = (iso: string) => BigInt(Date.parse(iso)) * 1000n + BigInt(iso.slice(23, 26));
+    assert.equal(micros(firsts[i].from) - micros(firsts[i - 1].to), 1n, `slice ${i} ends 1 µs before ${i + 1} starts`);
+  }
+  const rows = await f.db.sql<{ id: string }[]>`
+    select ultravox_call_id::text as id from public.calls
+     where agency_id = ${f.agencyId} order by created_at desc`;
+  assert.deepEqual(rows.map((r) => r.id), inside.map((c) => c.callId));
+});
 
 Deno.test("started with bare dates, processed a page per tick, a job reports its way to completed", async () => {
   const { inside, outside } = october();

@@ -70,6 +70,7 @@ Deno.test("the view carries the engine state, and a job waiting out a Retry-Afte
     unreadable_fields: ["agentId", "billedDuration"],
     catch_up: true,
     deleted_marked: 1,
+    slices: null,
   };
   const waiting = toJobView(row, at("2026-11-29T10:00:00Z"), state);
   assert.equal(waiting.waiting_until, "2026-11-29T10:30:00.000001Z");

@@ -58,7 +58,7 @@ export function makeHandler(deps: StartDeps) {
       select * from public.create_sync_job(
         ${input.agency_id}::uuid, ${dateFrom}, ${input.date_to}::timestamptz,
         ${input.max_calls}::integer, ${instantFromDate(now).iso}::timestamptz,
-        'user', ${input.catch_up}::boolean)`;
+        'user', ${input.catch_up}::boolean, ${deps.config.SYNC_SLICES}::integer)`;
     if (!job) throw alreadyActive((await activeJob(deps.sql, input.agency_id))?.id ?? null);
 
     await deps.kick(job.id);
@@ -80,14 +80,15 @@ function alreadyActive(jobId: string | null) {
 }
 
 /**
- * Queues `{job_id, wait: false}` to process-historical-sync through pg_net. Without the
+ * Queues `{job_id, wait: false}` to process-historical-sync through pg_net, as many times
+ * as the job's claimable slices need (request_sync_continuations). Without the
  * Vault secrets (dispatch not set up) it queues nothing and the next cron tick starts the
  * job; any other failure is logged, and the tick starts the job too.
  */
 export function kickThroughPgNet(sql: Sql): (jobId: string) => Promise<void> {
   return async (jobId) => {
     try {
-      await sql`select public.request_sync_continuation(${jobId}::uuid)`;
+      await sql`select public.request_sync_continuations(${jobId}::uuid)`;
     } catch (e) {
       logUnexpected(e, "kick_failed");
     }

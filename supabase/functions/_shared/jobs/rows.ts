@@ -56,10 +56,19 @@ export async function jobViews(
 ): Promise<JobView[]> {
   if (rows.length === 0) return [];
   const states = await sql<(JobEngineState & { job_id: string })[]>`
-    select job_id, refreshed_calls, trigger, not_before, unreadable_calls, unreadable_fields,
-           catch_up, deleted_marked
-      from public.historical_sync_job_leases
-     where job_id = any (${rows.map((r) => r.id)}::uuid[])`;
+    select l.job_id, l.refreshed_calls, l.trigger, l.unreadable_calls, l.unreadable_fields,
+           l.catch_up, l.deleted_marked,
+           -- a sliced job waits out the latest Retry-After among its unfinished slices
+           case when l.sliced then s.not_before else l.not_before end as not_before,
+           case when l.sliced then jsonb_build_object('total', s.total, 'done', s.done) end as slices
+      from public.historical_sync_job_leases l
+      left join lateral (
+        select count(*)::int as total, (count(*) filter (where x.done))::int as done,
+               max(x.not_before) filter (where not x.done) as not_before
+          from public.historical_sync_job_slices x
+         where x.job_id = l.job_id
+      ) s on l.sliced
+     where l.job_id = any (${rows.map((r) => r.id)}::uuid[])`;
   const byId = new Map(states.map(({ job_id, ...state }) => [job_id, state]));
   return rows.map((row) => toJobView(row, opts, byId.get(row.id)));
 }

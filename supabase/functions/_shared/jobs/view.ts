@@ -45,6 +45,8 @@ export interface JobEngineState {
   unreadable_fields: string[];
   catch_up: boolean;
   deleted_marked: number;
+  /** A sliced walk's slices (null: the job walks as one). */
+  slices: { total: number; done: number } | null;
 }
 
 export const NO_ENGINE_STATE: JobEngineState = {
@@ -55,6 +57,7 @@ export const NO_ENGINE_STATE: JobEngineState = {
   unreadable_fields: [],
   catch_up: false,
   deleted_marked: 0,
+  slices: null,
 };
 
 export type JobView = Omit<JobRow, "cursor"> & {
@@ -66,6 +69,8 @@ export type JobView = Omit<JobRow, "cursor"> & {
   /** A catch-up also walks Ultravox's deleted calls and marks them. */
   catch_up: boolean;
   deleted_calls_marked: number;
+  /** Present for a sliced walk: its slices, and how many are done. */
+  slices?: { total: number; done: number };
 };
 
 /** Below 1 until the job is really completed. */
@@ -95,6 +100,7 @@ export function toJobView(
     fields_unreadable: { count: state.unreadable_calls, fields: state.unreadable_fields },
     catch_up: state.catch_up,
     deleted_calls_marked: state.deleted_marked,
+    ...(state.slices ? { slices: state.slices } : {}),
   };
 }
 

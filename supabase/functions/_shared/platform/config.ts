@@ -24,6 +24,8 @@ const Env = z.object({
   SYNC_MAX_PAGES_PER_RUN: int(100),
   SYNC_PAGE_SIZE: int(100),
   SYNC_MAX_JOBS_PER_RUN: int(4),
+  SYNC_MAX_INVOCATIONS: int(4),
+  SYNC_SLICES: int(8),
   SYNC_LEASE_SECONDS: int(120),
   SYNC_MAX_ATTEMPTS: int(10),
   SYNC_MAX_PAGE_BYTES: int(16 * 1024 * 1024),

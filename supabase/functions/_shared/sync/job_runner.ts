@@ -1,11 +1,13 @@
-// Walks one claimed job page by page until the range ends, the cap is reached, the job
-// is cancelled, or the invocation's budget runs out. While a page is written, the next
-// one is already being fetched (its cursor is known from `next`).
+// Walks one piece of claimed work (a job's own walk, or a slice of a sliced job) page by
+// page until the range ends, the cap is reached, the job is cancelled, or the invocation's
+// budget runs out. While a page is written, the next one is already being fetched (its
+// cursor is known from `next`). A slice that ends goes on with the slice its last page step
+// handed over (one nobody held, or the older part of the largest remaining one).
 import { type CallsPage, createUltravoxClient } from "../ultravox/client.ts";
 import { parseCall } from "../ultravox/call.ts";
 import { UltravoxError } from "../ultravox/errors.ts";
 import type { Budget } from "./budget.ts";
-import type { ClaimedJob, InvalidCall, PageRow, PageWrite, SyncStore } from "./store.ts";
+import type { ClaimedJob, InvalidCall, PageRow, PageWrite, SyncStore, WalkSteps } from "./store.ts";
 import { BrokenSourceError, walkGuard } from "./walk_guard.ts";
 import { walkDeletedCalls } from "./deleted_walk.ts";
 
@@ -83,17 +85,18 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
   };
   const { store, holder } = ctx;
   let cursor = job.cursor;
+  let walk: WalkSteps = store.walkOf(holder, job);
 
   let apiKey: string | null;
   try {
     apiKey = await store.apiKey(job.agency_id);
   } catch (error) {
-    summary.status = await recordFailure(ctx, job.id, cursor, error);
+    summary.status = await recordFailure(ctx, walk, job.id, cursor, error);
     return summary;
   }
   if (!apiKey) {
     try {
-      summary.status = (await store.fail(job.id, holder, cursor, MISSING_KEY_MESSAGE)) ??
+      summary.status = (await walk.fail(cursor, MISSING_KEY_MESSAGE)) ??
         (await store.status(job.id)) ?? "failed";
       ctx.log({ event: "job_failed", job_id: job.id, reason: "ultravox_key_missing" });
     } catch {
@@ -116,22 +119,24 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
     deadline: ctx.retryDeadline,
     maxPageBytes: ctx.maxPageBytes,
   });
-  // The upper bound sent: the job's date_to, or after Ultravox rejected a saved cursor, the
-  // oldest call counted so far (docs/ARCHITECTURE.md §5 "Resuming by time").
+  // The range sent: the walk's (a slice's lower bound narrows when a split takes its older
+  // part); the upper bound, after Ultravox rejected a saved cursor, the oldest call counted
+  // so far (docs/ARCHITECTURE.md §5 "Resuming by time").
+  let fromDate = job.date_from;
   let toDate = job.date_to;
   // A page is mapped (validated, serialized for the page step) as soon as it arrives, that
   // is while the page before it is being written, and only its JSON is kept from then on.
   const fetchPage = (c: string | null): Promise<MappedPage> =>
     client.listCalls({
-      fromDate: job.date_from,
+      fromDate,
       toDate,
       pageSize: ctx.pageSize,
       cursor: c,
     }).then(({ results, ...page }) => ({ ...page, ...mapPage(results) }));
-  const guard = walkGuard(cursor);
+  let guard = walkGuard(cursor);
   let resumable = true; // one resume by time, then again only after a page lands
   const heartbeat = setInterval(() => {
-    store.renew(job.id, holder, ctx.leaseSeconds).catch(() => {});
+    walk.renew(ctx.leaseSeconds).catch(() => {});
   }, Math.max(1000, Math.floor(leaseMs / 3)));
 
   // The calls walk is over when the job is already in its deleted-calls walk, or once its
@@ -150,7 +155,7 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
         // Ultravox could not decode the saved cursor: walk on from the oldest call counted,
         // without a cursor; the page step never counts a call at that instant twice.
         resumable = false;
-        toDate = (await store.oldestCounted(job.id)) ?? job.date_to;
+        toDate = (await walk.oldestCounted()) ?? toDate;
         ctx.log({ event: "cursor_rejected", job_id: job.id, resume_to_date: toDate });
         inFlight = settleLater(fetchPage(null));
         continue;
@@ -162,15 +167,14 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
         inFlight = settleLater(fetchPage(nextCursor));
       }
 
-      const outcome = await store.recordPage({
-        jobId: job.id,
-        holder,
+      const outcome = await walk.recordPage({
         fromCursor: cursor,
         nextCursor,
         callsJson: page.callsJson,
         invalid: page.invalid,
         total: page.total,
         leaseSeconds: ctx.leaseSeconds,
+        pageSize: ctx.pageSize,
       });
       if (!outcome) {
         // Fenced out: cancelled, or another worker took over. Nothing of the page landed.
@@ -190,6 +194,26 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
       if (outcome.status !== "in_progress") {
         discard(ctx, inFlight);
         ctx.log({ event: "job_finished", job_id: job.id, status: outcome.status });
+        return summary;
+      }
+      if (outcome.slice_date_from !== undefined) fromDate = outcome.slice_date_from;
+      if (nextCursor === null && outcome.next_slice_no != null) {
+        // This slice is done; the step leased us the next one: walk it from its start.
+        ctx.log({ event: "slice_next", job_id: job.id, slice_no: outcome.next_slice_no });
+        walk = store.walkOf(holder, { id: job.id, slice_no: outcome.next_slice_no });
+        cursor = null;
+        fromDate = outcome.next_date_from ?? null;
+        toDate = outcome.next_date_to!;
+        guard = walkGuard(null);
+        resumable = true;
+        inFlight = ctx.budget.takePage() ? settleLater(fetchPage(null)) : null;
+        continue;
+      }
+      if (nextCursor === null && job.slice_no !== null) {
+        // This slice is done and nothing is left to hand over: the other slices' walkers
+        // finish the job.
+        discard(ctx, inFlight);
+        ctx.log({ event: "slice_finished", job_id: job.id });
         return summary;
       }
       // The calls walk ends at the end of the range, or at max_calls: a catch-up then goes on
@@ -226,13 +250,14 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
       }
     }
     // Budget spent: let the next invocation continue at once.
-    await store.release(job.id, holder);
+    await walk.release();
     if (summary.pages > 0) ctx.leftUnfinished(job.id);
     return summary;
   } catch (error) {
     discard(ctx, inFlight);
     summary.status = await recordFailure(
       ctx,
+      walk,
       job.id,
       cursor,
       await keyRotatedSince(ctx, job, apiKey, error) ? new KeyRotatedError() : error,
@@ -281,6 +306,7 @@ function isCursorRejected(error: unknown): boolean {
 
 async function recordFailure(
   ctx: JobRunContext,
+  walk: WalkSteps,
   jobId: string,
   cursor: string | null,
   error: unknown,
@@ -292,7 +318,7 @@ async function recordFailure(
     const notBefore = new Date(Date.now() + waitMs).toISOString();
     ctx.log({ event: "job_rate_limited", job_id: jobId, not_before: notBefore });
     try {
-      await ctx.store.release(jobId, ctx.holder, notBefore);
+      await walk.release(notBefore);
     } catch {
       // The database itself is failing: the lease runs out and a later run resumes.
     }
@@ -312,8 +338,8 @@ async function recordFailure(
   });
   try {
     const status = permanent
-      ? await ctx.store.fail(jobId, ctx.holder, cursor, message)
-      : await ctx.store.recordError(jobId, ctx.holder, cursor, message, ctx.maxAttempts);
+      ? await walk.fail(cursor, message)
+      : await walk.recordError(cursor, message, ctx.maxAttempts);
     return status ?? (await ctx.store.status(jobId)) ?? "in_progress";
   } catch {
     // The database itself is failing: the lease runs out and a later run resumes.

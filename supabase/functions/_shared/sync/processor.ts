@@ -1,6 +1,7 @@
-// process-historical-sync's engine: claims up to SYNC_MAX_JOBS_PER_RUN jobs under one
-// holder id, walks them concurrently within one shared budget, and reports what this
-// invocation did. Every state change is one SQL function call (store.ts).
+// process-historical-sync's engine: claims up to SYNC_MAX_JOBS_PER_RUN pieces of work (jobs'
+// own walks, slices of sliced jobs) under one holder id, walks them concurrently within one
+// shared budget, and reports what this invocation did per job. Every state change is one SQL
+// function call (store.ts).
 import type { Config } from "../platform/config.ts";
 import type { Sql } from "../platform/db.ts";
 import { invocationBudget } from "./budget.ts";
@@ -40,7 +41,7 @@ export async function processHistoricalSync(
 
   const jobs = await store.claim(
     holder,
-    opts.jobId ? 1 : cfg.SYNC_MAX_JOBS_PER_RUN,
+    cfg.SYNC_MAX_JOBS_PER_RUN,
     cfg.SYNC_LEASE_SECONDS,
     cfg.SYNC_MAX_ATTEMPTS,
     opts.jobId ?? null,
@@ -68,15 +69,37 @@ export async function processHistoricalSync(
     sleep: deps.sleep,
     log,
   };
-  const results = await Promise.all(jobs.map((job) => runJob(ctx, job)));
+  const results = mergeByJob(await Promise.all(jobs.map((job) => runJob(ctx, job))));
   if (unfinished.length > 0) {
     // Work is left and only the budget stopped it: the next invocation starts now, not at
     // the next cron tick. Without it the tick still continues, so a failure here is no loss.
-    const requestId = await store.requestContinuation().catch((e) => {
+    const requestIds = await store.requestContinuation().catch((e) => {
       log({ event: "continuation_failed", message: e instanceof Error ? e.message : String(e) });
       return null;
     });
-    log({ event: "continuation", job_ids: unfinished, request_id: requestId });
+    log({ event: "continuation", job_ids: [...new Set(unfinished)], request_ids: requestIds });
   }
   return { jobs: results, duration_ms: Math.round(performance.now() - started) };
+}
+
+const FINAL = new Set(["completed", "failed", "cancelled"]);
+
+/** One entry per job: the slices of a job walked in this invocation, added up. */
+function mergeByJob(runs: JobRunSummary[]): JobRunSummary[] {
+  const byId = new Map<string, JobRunSummary>();
+  for (const run of runs) {
+    const seen = byId.get(run.id);
+    if (!seen) {
+      byId.set(run.id, { ...run });
+      continue;
+    }
+    seen.pages += run.pages;
+    seen.imported += run.imported;
+    seen.skipped += run.skipped;
+    seen.refreshed += run.refreshed;
+    seen.failed += run.failed;
+    // The job's status is one: a slice that saw it end saw the status after the run.
+    if (FINAL.has(run.status)) seen.status = run.status;
+  }
+  return [...byId.values()];
 }

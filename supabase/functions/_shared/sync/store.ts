@@ -4,9 +4,11 @@
 import type { Sql } from "../platform/db.ts";
 import type { CallRow } from "../ultravox/call.ts";
 
+/** A piece of claimed work: a job's own walk, or one slice of a sliced job. */
 export interface ClaimedJob {
   id: string;
   agency_id: string;
+  /** The walk's range: the slice's, or the job's. */
   date_from: string | null;
   date_to: string;
   cursor: string | null;
@@ -14,6 +16,8 @@ export interface ClaimedJob {
   /** Which walk the job is in: its calls, then (a catch-up) the deleted calls. */
   phase: "calls" | "deleted_calls";
   deleted_cursor: string | null;
+  /** The slice walked; null for the job's own walk. */
+  slice_no: number | null;
 }
 
 export interface PageOutcome {
@@ -26,6 +30,13 @@ export interface PageOutcome {
   page_skipped: number;
   page_failed: number;
   page_refreshed: number;
+  /** A slice's step: its range now (a split may have narrowed it), and when it is done the
+   * slice this worker goes on with (null: none). */
+  slice_date_from?: string | null;
+  slice_date_to?: string;
+  next_slice_no?: number | null;
+  next_date_from?: string | null;
+  next_date_to?: string | null;
 }
 
 export interface InvalidCall {
@@ -38,8 +49,6 @@ export interface InvalidCall {
 export type PageRow = CallRow & { ord: number; unreadable: string[] };
 
 export interface PageWrite {
-  jobId: string;
-  holder: string;
   fromCursor: string | null;
   nextCursor: string | null;
   /** JSON array of PageRow: serialized once, sent as text (postgres.js would re-encode a jsonb parameter). */
@@ -47,11 +56,16 @@ export interface PageWrite {
   invalid: InvalidCall[];
   total: number | null;
   leaseSeconds: number;
+  /** SYNC_PAGE_SIZE: a slice's remainder under two pages is not split. */
+  pageSize: number;
 }
 
 export function syncStore(sql: Sql) {
   return {
-    /** Leases claimable jobs, counting an attempt on each (see claim_sync_jobs). */
+    /**
+     * Leases claimable work (jobs' own walks and slices), least recently touched first,
+     * counting an attempt on each (see claim_sync_work).
+     */
     async claim(
       holder: string,
       limit: number,
@@ -59,33 +73,24 @@ export function syncStore(sql: Sql) {
       maxAttempts: number,
       jobId: string | null,
     ) {
-      // The join reads the statement's snapshot, from before the claim: a job that had no
-      // engine-state row yet (one inserted without create_sync_job) gets its row from this
-      // very claim, unseen here, with the defaults (phase 'calls', no deleted-calls cursor).
-      // An inner join would lease such a job, count an attempt, and never walk it.
       return await sql<ClaimedJob[]>`
-        select c.id, c.agency_id, c.date_from, c.date_to, c.cursor, c.max_calls,
-               coalesce(l.phase, 'calls') as phase, l.deleted_cursor
-          from public.claim_sync_jobs(${holder}, ${limit}, ${leaseSeconds}, ${jobId},
-                                     p_max_attempts => ${maxAttempts}) c
-          left join public.historical_sync_job_leases l on l.job_id = c.id
-         where c.status = 'in_progress'`;
+        select id, agency_id, date_from, date_to, cursor, max_calls, phase, deleted_cursor,
+               slice_no
+          from public.claim_sync_work(${holder}, ${limit}, ${leaseSeconds}, ${jobId},
+                                      p_max_attempts => ${maxAttempts})`;
+    },
+
+    /** The steps of one claimed walk, bound to its job or slice and our holder id. */
+    walkOf(holder: string, work: Pick<ClaimedJob, "id" | "slice_no">): WalkSteps {
+      return work.slice_no === null
+        ? jobWalk(sql, holder, work.id)
+        : sliceWalk(sql, holder, work.id, work.slice_no);
     },
 
     async apiKey(agencyId: string): Promise<string | null> {
       const [row] = await sql<{ key: string | null }[]>`
         select public.get_agency_ultravox_api_key(${agencyId}) as key`;
       return row?.key ?? null;
-    },
-
-    /** The page step; null when the fence failed (cancelled, or moved by another worker). */
-    async recordPage(p: PageWrite): Promise<PageOutcome | null> {
-      const [row] = await sql<PageOutcome[]>`
-        select * from public.record_sync_page(
-          ${p.jobId}, ${p.holder}, ${p.fromCursor}, ${p.nextCursor},
-          ${p.callsJson}::text::jsonb, ${JSON.stringify(p.invalid)}::text::jsonb,
-          ${p.total}, ${p.leaseSeconds})`;
-      return row ?? null;
     },
 
     /** A deleted-calls page step; null when the fence failed. */
@@ -104,49 +109,14 @@ export function syncStore(sql: Sql) {
       return row ?? null;
     },
 
-    async renew(jobId: string, holder: string, leaseSeconds: number): Promise<boolean> {
-      const rows =
-        await sql`select 1 from public.renew_sync_lease(${jobId}, ${holder}, ${leaseSeconds})`;
-      return rows.length === 1;
-    },
-
-    /** Drops the lease; with `notBefore` (ISO) no worker claims the job before then. */
-    async release(jobId: string, holder: string, notBefore: string | null = null) {
-      await sql`select 1 from public.release_sync_job(${jobId}, ${holder}, ${notBefore})`;
-    },
-
-    async recordError(
-      jobId: string,
-      holder: string,
-      cursor: string | null,
-      message: string,
-      maxAttempts: number,
-    ): Promise<string | null> {
-      const [row] = await sql<{ status: string }[]>`
-        select status from public.record_sync_error(
-          ${jobId}, ${holder}, ${cursor}, ${message}, ${maxAttempts})`;
-      return row?.status ?? null;
-    },
-
-    async fail(jobId: string, holder: string, cursor: string | null, message: string) {
-      const [row] = await sql<{ status: string }[]>`
-        select status from public.fail_sync_job(${jobId}, ${holder}, ${cursor}, ${message})`;
-      return row?.status ?? null;
-    },
-
-    /** Queues the next invocation through pg_net; null when dispatch is not set up. */
-    async requestContinuation(): Promise<string | null> {
-      const [row] = await sql<{ request_id: string | null }[]>`
-        select public.request_sync_continuation() as request_id`;
-      return row.request_id;
-    },
-
-    /** The created of the oldest call the job has counted (where a walk resumes by time). */
-    async oldestCounted(jobId: string): Promise<string | null> {
-      const [row] = await sql<{ at: string | null }[]>`
-        select oldest_counted_at as at from public.historical_sync_job_leases
-         where job_id = ${jobId}`;
-      return row?.at ?? null;
+    /**
+     * Queues the next invocations through pg_net, as many as the claimable work needs;
+     * null when dispatch is not set up.
+     */
+    async requestContinuation(): Promise<string[] | null> {
+      const [row] = await sql<{ request_ids: string[] | null }[]>`
+        select public.request_sync_continuations() as request_ids`;
+      return row.request_ids;
     },
 
     async status(jobId: string): Promise<string | null> {
@@ -158,3 +128,95 @@ export function syncStore(sql: Sql) {
 }
 
 export type SyncStore = ReturnType<typeof syncStore>;
+
+/** What a walker does to the state of the walk it holds: each one SQL function call. */
+export interface WalkSteps {
+  /** The page step; null when the fence failed (cancelled, or moved by another worker). */
+  recordPage(p: PageWrite): Promise<PageOutcome | null>;
+  renew(leaseSeconds: number): Promise<boolean>;
+  /** Drops the lease; with `notBefore` (ISO) no worker claims the walk before then. */
+  release(notBefore?: string | null): Promise<void>;
+  recordError(cursor: string | null, message: string, maxAttempts: number): Promise<string | null>;
+  fail(cursor: string | null, message: string): Promise<string | null>;
+  /** The created of the oldest call the walk has counted (where it resumes by time). */
+  oldestCounted(): Promise<string | null>;
+}
+
+function jobWalk(sql: Sql, holder: string, jobId: string): WalkSteps {
+  return {
+    async recordPage(p) {
+      const [row] = await sql<PageOutcome[]>`
+        select * from public.record_sync_page(
+          ${jobId}, ${holder}, ${p.fromCursor}, ${p.nextCursor},
+          ${p.callsJson}::text::jsonb, ${JSON.stringify(p.invalid)}::text::jsonb,
+          ${p.total}, ${p.leaseSeconds})`;
+      return row ?? null;
+    },
+    async renew(leaseSeconds) {
+      const rows =
+        await sql`select 1 from public.renew_sync_lease(${jobId}, ${holder}, ${leaseSeconds})`;
+      return rows.length === 1;
+    },
+    async release(notBefore = null) {
+      await sql`select 1 from public.release_sync_job(${jobId}, ${holder}, ${notBefore})`;
+    },
+    async recordError(cursor, message, maxAttempts) {
+      const [row] = await sql<{ status: string }[]>`
+        select status from public.record_sync_error(
+          ${jobId}, ${holder}, ${cursor}, ${message}, ${maxAttempts})`;
+      return row?.status ?? null;
+    },
+    async fail(cursor, message) {
+      const [row] = await sql<{ status: string }[]>`
+        select status from public.fail_sync_job(${jobId}, ${holder}, ${cursor}, ${message})`;
+      return row?.status ?? null;
+    },
+    async oldestCounted() {
+      const [row] = await sql<{ at: string | null }[]>`
+        select oldest_counted_at as at from public.historical_sync_job_leases
+         where job_id = ${jobId}`;
+      return row?.at ?? null;
+    },
+  };
+}
+
+function sliceWalk(sql: Sql, holder: string, jobId: string, sliceNo: number): WalkSteps {
+  return {
+    async recordPage(p) {
+      // Remainders under two pages are not worth a split: walking them is as quick.
+      const [row] = await sql<PageOutcome[]>`
+        select * from public.record_sync_slice_page(
+          ${jobId}, ${sliceNo}, ${holder}, ${p.fromCursor}, ${p.nextCursor},
+          ${p.callsJson}::text::jsonb, ${JSON.stringify(p.invalid)}::text::jsonb,
+          ${p.total}, ${p.leaseSeconds}, ${2 * p.pageSize})`;
+      return row ?? null;
+    },
+    async renew(leaseSeconds) {
+      const rows = await sql`
+        select 1 from public.renew_sync_slice_lease(${jobId}, ${sliceNo}, ${holder}, ${leaseSeconds})`;
+      return rows.length === 1;
+    },
+    async release(notBefore = null) {
+      await sql`
+        select 1 from public.release_sync_slice(${jobId}, ${sliceNo}, ${holder}, ${notBefore})`;
+    },
+    async recordError(cursor, message, maxAttempts) {
+      const [row] = await sql<{ status: string }[]>`
+        select status from public.record_sync_slice_error(
+          ${jobId}, ${sliceNo}, ${holder}, ${cursor}, ${message}, ${maxAttempts})`;
+      return row?.status ?? null;
+    },
+    async fail(cursor, message) {
+      const [row] = await sql<{ status: string }[]>`
+        select status from public.fail_sync_slice(
+          ${jobId}, ${sliceNo}, ${holder}, ${cursor}, ${message})`;
+      return row?.status ?? null;
+    },
+    async oldestCounted() {
+      const [row] = await sql<{ at: string | null }[]>`
+        select oldest_counted_at as at from public.historical_sync_job_slices
+         where job_id = ${jobId} and slice_no = ${sliceNo}`;
+      return row?.at ?? null;
+    },
+  };
+}
