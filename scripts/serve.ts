@@ -12,7 +12,7 @@ import { errorBody } from "../supabase/functions/_shared/http/errors.ts";
 import { closeServiceSql, serviceSql } from "../supabase/functions/_shared/platform/db.ts";
 import type { Sql } from "../supabase/functions/_shared/platform/db.ts";
 import { type PgNetWorker, startPgNetWorker } from "./local/pg_net_worker.ts";
-import { writeDispatchSecrets } from "./local/vault_secrets.ts";
+import { writeDispatchSecrets, writeDispatchSettings } from "./local/vault_secrets.ts";
 import { applyDevEnv } from "../tools/dev_env.ts";
 import { authUserHandler } from "../tools/stand_in_auth.ts";
 import startHistoricalSync from "../supabase/functions/start-historical-sync/index.ts";
@@ -151,6 +151,10 @@ export async function main(): Promise<void> {
   await writeDispatchSecrets(sql, {
     projectUrl: cfg.SUPABASE_URL.replace(/\/+$/, ""),
     functionsSecretKey: dispatchKey(cfg),
+  });
+  await writeDispatchSettings(sql, {
+    maxInvocations: cfg.SYNC_MAX_INVOCATIONS,
+    jobsPerInvocation: cfg.SYNC_MAX_JOBS_PER_RUN,
   });
   let worker: PgNetWorker | null = null;
   if (await needsLocalPgNet(sql)) {

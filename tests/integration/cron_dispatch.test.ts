@@ -98,21 +98,28 @@ Deno.test("the stored cron command dispatches to process-historical-sync, which 
     assert.equal(log.error_message, null);
     const result = log.result as { jobs: unknown[]; duration_ms: number };
     assert.equal(typeof result.duration_ms, "number");
+    const jobs = [{
+      id: job.id,
+      status: "completed",
+      pages: 2,
+      imported: 150,
+      skipped: 0,
+      refreshed: 0,
+      failed: 0,
+    }];
+    const run = { jobs, duration_ms: result.duration_ms };
+    // One request (one job is less than one invocation takes); its run reported, so the row
+    // completed with that run, its jobs and its duration.
     assert.deepEqual(result, {
-      jobs: [{
-        id: job.id,
-        status: "completed",
-        pages: 2,
-        imported: 150,
-        skipped: 0,
-        refreshed: 0,
-        failed: 0,
-      }],
+      dispatched: true,
+      request_ids: [requestId],
+      runs: [run],
+      jobs,
       duration_ms: result.duration_ms,
     });
-    // The request answered at once; the run it started completed the log with its summary.
+    // The request answered at once; the run it started reported its summary.
     assert.deepEqual(rig.replies, [{ status: 202, body: { accepted: true } }]);
-    assert.deepEqual(rig.runs, [result]);
+    assert.deepEqual(rig.runs, [run]);
 
     const [response] = await db.sql`
       select status_code, content::jsonb as content, timed_out, error_msg

@@ -82,24 +82,31 @@ Deno.test("a real pg_cron tick imports a pending job end to end", async () => {
     const [log] = logs;
     assert.equal(log.status, "completed");
     assert.equal(log.error_message, null);
+    const jobs = [{
+      id: jobId,
+      status: "completed",
+      pages: 3,
+      imported: CALLS,
+      skipped: 0,
+      refreshed: 0,
+      failed: 0,
+    }];
+    const run = { jobs, duration_ms: log.result.duration_ms };
+    // One job is less than one invocation takes: one request, one run reported.
     assert.deepEqual(log.result, {
-      jobs: [{
-        id: jobId,
-        status: "completed",
-        pages: 3,
-        imported: CALLS,
-        skipped: 0,
-        refreshed: 0,
-        failed: 0,
-      }],
-      duration_ms: log.result.duration_ms,
+      dispatched: true,
+      request_ids: log.result.request_ids,
+      runs: [run],
+      jobs,
+      duration_ms: run.duration_ms,
     });
+    assert.equal(log.result.request_ids.length, 1);
     // The dispatcher asked with wait: false (its body: cron_dispatch.test.ts), the function
     // answered 202 at once and closed the log row with the run's summary when the run ended.
     assert.ok(
       rig.replies.some((r) => r.status === 202 && isDeepStrictEqual(r.body, { accepted: true })),
     );
-    assert.ok(rig.runs.some((run) => isDeepStrictEqual(run, log.result)));
+    assert.ok(rig.runs.some((r) => isDeepStrictEqual(r, run)));
 
     // pg_cron ran it: a succeeded run of the dispatch job started with the log row (pg_cron
     // records start_time around the connection it opens, a few ms either side of the

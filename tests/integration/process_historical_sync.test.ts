@@ -108,7 +108,7 @@ Deno.test("an unknown cron_log_id is not an error: the run proceeds", async () =
   assert.equal(runs.length, 1);
 });
 
-Deno.test("a cron_log_id is completed with the 200 body as result", async () => {
+Deno.test("a cron_log_id (one request) is completed with the 200 body as its run", async () => {
   await using db = await TestDb.open();
   const id = await openCronLog(db.sql);
   try {
@@ -117,7 +117,7 @@ Deno.test("a cron_log_id is completed with the 200 body as result", async () => 
     assert.equal(reply.status, 200);
     const [log] = await db.sql`select * from public.cron_job_logs where id = ${id}::uuid`;
     assert.equal(log.status, "completed");
-    assert.deepEqual(log.result, SUMMARY);
+    assert.deepEqual(log.result, { runs: [SUMMARY], ...SUMMARY });
     assert.equal(log.error_message, null);
     assert.notEqual(log.completed_at, null);
   } finally {

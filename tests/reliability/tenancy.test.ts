@@ -405,10 +405,10 @@ Deno.test("as authenticated and anon, nobody reads or writes another agency's ro
           "post to the processor with the secret key",
           (tx) => tx`select public.post_process_historical_sync('{}'::jsonb)`,
         ],
-        ["request a continuation", (tx) => tx`select public.request_sync_continuation()`],
+        ["request a continuation", (tx) => tx`select public.request_sync_continuations()`],
         [
           "kick B's job",
-          (tx) => tx`select public.request_sync_continuation(${jobB}::uuid)`,
+          (tx) => tx`select public.request_sync_continuations(${jobB}::uuid)`,
         ],
         [
           "complete a cron log",
@@ -483,7 +483,7 @@ Deno.test("as authenticated and anon, nobody reads or writes another agency's ro
       "anon: request a continuation",
       anon,
       "denied",
-      (tx) => tx`select public.request_sync_continuation()`,
+      (tx) => tx`select public.request_sync_continuations()`,
     );
     probe("anon: dispatch", anon, "denied", (tx) => tx`select public.dispatch_historical_sync()`);
     probe(

@@ -1,11 +1,11 @@
 // POST process-historical-sync: the backend (pg_cron's dispatcher, a continuation, a start's
 // kick) runs the processor. Secret key in `apikey` only. `wait: true` → 200 {jobs,
 // duration_ms}; `wait: false` → 202 {accepted: true} at once, the same run going on in the
-// background. With a cron_log_id, the log row is completed with the summary, or failed
-// with the error (docs/ARCHITECTURE.md §6, §7).
+// background. With a cron_log_id, the run reports its summary (or its error) on that log row,
+// which closes once every run its dispatch started has reported (docs/ARCHITECTURE.md §6, §7).
 import { type Config, config } from "../_shared/platform/config.ts";
 import type { Sql } from "../_shared/platform/db.ts";
-import { completeCronLog, type CronLogOutcome } from "./cron_log.ts";
+import { type CronLogOutcome, reportToCronLog } from "./cron_log.ts";
 import { requireSecretKey } from "../_shared/http/auth.ts";
 import { logUnexpected, redact } from "../_shared/http/errors.ts";
 import { json, lazyHandler, readBody, requireMethod, withCors } from "../_shared/http/request.ts";
@@ -35,7 +35,7 @@ export function makeHandler(deps: ProcessDeps) {
   });
 }
 
-/** One processor run, and the cron log row it was handed closed with its outcome. */
+/** One processor run, reported on the cron log row it was handed. */
 async function run(deps: ProcessDeps, input: ProcessInput) {
   let summary: RunSummary;
   try {
@@ -43,21 +43,21 @@ async function run(deps: ProcessDeps, input: ProcessInput) {
   } catch (e) {
     if (input.cron_log_id) {
       const message = e instanceof Error ? e.message : String(e);
-      await closeLog(deps.sql, input.cron_log_id, { status: "failed", error: redact(message) });
+      await reportRun(deps.sql, input.cron_log_id, { status: "failed", error: redact(message) });
     }
     throw e; // → 500 internal_error (or the background log), logged
   }
   const reply = { jobs: summary.jobs, duration_ms: summary.duration_ms };
   if (input.cron_log_id) {
-    await closeLog(deps.sql, input.cron_log_id, { status: "completed", result: reply });
+    await reportRun(deps.sql, input.cron_log_id, { status: "completed", result: reply });
   }
   return reply;
 }
 
-/** The run's outcome stands even if its log row cannot be closed: log that and go on. */
-async function closeLog(sql: Sql, id: string, outcome: CronLogOutcome) {
+/** The run's outcome stands even if its log row cannot be updated: log that and go on. */
+async function reportRun(sql: Sql, id: string, outcome: CronLogOutcome) {
   try {
-    await completeCronLog(sql, id, outcome);
+    await reportToCronLog(sql, id, outcome);
   } catch (e) {
     logUnexpected(e, "cron_log_not_completed");
   }
