@@ -104,6 +104,7 @@ export async function measurePageStep(
           total: calls.length,
           leaseSeconds: 120,
           pageSize: 100,
+          maxAttempts: 10,
         });
         times.push(performance.now() - started);
         if (!outcome) throw new Error("the page-step job was fenced out");

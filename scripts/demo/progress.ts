@@ -13,6 +13,8 @@ export interface JobView {
   date_from: string | null;
   refreshed_calls: number;
   deleted_calls_marked: number;
+  /** A sliced walk's slices (absent when the job walks as one). */
+  slices?: { total: number; done: number };
   progress: {
     fraction: number | null;
     calls_per_minute: number | null;
@@ -39,7 +41,8 @@ export function describe(job: JobView): string {
     : ` · ${fmt(Math.round(p.calls_per_minute))} calls/min`;
   const eta = p.eta_seconds === null ? "" : ` · ETA ${Math.ceil(p.eta_seconds)}s`;
   const stalled = p.stalled ? " · STALLED" : "";
-  return `${bar(p.fraction)} ${pct} ${job.status} · processed ${fmt(job.processed_calls)}${of}` +
+  const slices = job.slices ? ` · slices ${job.slices.done}/${job.slices.total} done` : "";
+  return `${bar(p.fraction)} ${pct} ${job.status}${slices} · processed ${fmt(job.processed_calls)}${of}` +
     ` (imported ${fmt(job.imported_calls)}, skipped ${fmt(job.skipped_calls)}, failed ${
       fmt(job.failed_calls)
     })${rate}${eta}${stalled}`;

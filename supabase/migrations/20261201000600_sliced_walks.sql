@@ -98,19 +98,21 @@ create function public.plan_sync_slices(
 ) returns table (slice_no integer, date_from timestamptz, date_to timestamptz)
 language sql immutable set search_path = '' as $$
   with span as (
-    select coalesce(p_date_from, p_date_to - interval '365 days') as lo, p_date_to as hi
+    -- whole microseconds, exactly (numeric), so cuts never round onto each other
+    select coalesce(p_date_from, p_date_to - interval '365 days') as lo,
+           extract(epoch from p_date_to - coalesce(p_date_from, p_date_to - interval '365 days')) * 1000000 as micros
   ), n as (
-    -- never more slices than microseconds in the range
-    select least(p_slices, greatest(1, floor(extract(epoch from hi - lo) * 1e6)::bigint + 1))::integer as n,
-           lo, hi
-      from span
+    -- never more slices than microsecond instants in the range
+    select lo, micros, least(p_slices, micros + 1)::integer as n from span
   ), cut as (
-    select k, case when k = 0 then null else lo + (hi - lo) * (k::float8 / n) end as at, n, hi
+    -- slice k+1 starts ceil(micros * k / n) µs after lo: distinct, increasing, after lo
+    select k, case when k = 0 then null
+                   else lo + ceil(micros * k / n)::float8 * interval '1 microsecond' end as at
       from n, generate_series(0, n.n - 1) k
   )
   select k + 1,
          case when k = 0 then p_date_from else at end,
-         coalesce(lead(at) over (order by k) - interval '1 microsecond', hi)
+         coalesce(lead(at) over (order by k) - interval '1 microsecond', p_date_to)
     from cut
    order by k;
 $$;
@@ -574,6 +576,7 @@ create function public.record_sync_slice_page(
   p_total integer,
   p_lease_seconds integer,
   p_min_split_calls integer default 200,   -- 2 × SYNC_PAGE_SIZE: smaller remainders are not split
+  p_max_attempts integer default 10,       -- SYNC_MAX_ATTEMPTS: a slice out of them is not handed on
   p_now timestamptz default now()
 ) returns table (
   status public.sync_job_status,
@@ -654,6 +657,7 @@ begin
     -- its older part becomes a new slice, leased to us.
     select s.* into v_next from public.historical_sync_job_slices s
      where s.job_id = p_job_id and public.sync_slice_is_claimable(v_job, s, p_now)
+       and s.failed_attempts < p_max_attempts   -- a claim gives that one up instead
      order by s.last_claimed_at nulls first, s.slice_no
      limit 1
        for update skip locked;
@@ -846,7 +850,7 @@ revoke execute on function
   public.sync_count_page(uuid, public.sync_page_import, text, integer, boolean, timestamptz),
   public.claim_sync_slice(uuid, uuid, integer, integer, timestamptz, integer),
   public.claim_sync_work(uuid, integer, integer, uuid, timestamptz, integer),
-  public.record_sync_slice_page(uuid, integer, uuid, text, text, jsonb, jsonb, integer, integer, integer, timestamptz),
+  public.record_sync_slice_page(uuid, integer, uuid, text, text, jsonb, jsonb, integer, integer, integer, integer, timestamptz),
   public.renew_sync_slice_lease(uuid, integer, uuid, integer, timestamptz),
   public.release_sync_slice(uuid, integer, uuid, timestamptz),
   public.sync_slice_fence(uuid, integer, uuid, text),
@@ -861,7 +865,7 @@ grant execute on function
   public.sync_count_page(uuid, public.sync_page_import, text, integer, boolean, timestamptz),
   public.claim_sync_slice(uuid, uuid, integer, integer, timestamptz, integer),
   public.claim_sync_work(uuid, integer, integer, uuid, timestamptz, integer),
-  public.record_sync_slice_page(uuid, integer, uuid, text, text, jsonb, jsonb, integer, integer, integer, timestamptz),
+  public.record_sync_slice_page(uuid, integer, uuid, text, text, jsonb, jsonb, integer, integer, integer, integer, timestamptz),
   public.renew_sync_slice_lease(uuid, integer, uuid, integer, timestamptz),
   public.release_sync_slice(uuid, integer, uuid, timestamptz),
   public.sync_slice_fence(uuid, integer, uuid, text),

@@ -51,8 +51,9 @@ comment on function public.sync_invocations_wanted is
   'How many processor requests the claimable work needs now (0 when none): one per jobs_per_invocation pieces of work, at most max_invocations (sync_dispatch_settings).';
 
 -- ── continuations and kicks ────────────────────────────────────────────────────────
+-- Now a list of request ids (callers that `perform` it, as schedule_catch_ups, are unaffected).
 drop function public.request_sync_continuation(uuid);
-create function public.request_sync_continuations(p_job_id uuid default null)
+create function public.request_sync_continuation(p_job_id uuid default null)
 returns bigint[]
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -69,7 +70,7 @@ exception when object_not_in_prerequisite_state then
   return null;  -- not set up for dispatch (a Vault secret is missing): the next tick continues
 end;
 $$;
-comment on function public.request_sync_continuations is
+comment on function public.request_sync_continuation is
   'Queues short calls of process-historical-sync through pg_net (for p_job_id only, when given: a start''s kick), as many as the claimable work needs (sync_invocations_wanted, at least one), so work begins or continues without waiting for the next minute; null when a Vault secret is missing.';
 
 -- ── the dispatcher ─────────────────────────────────────────────────────────────────
@@ -202,11 +203,11 @@ comment on function public.report_sync_run is
 
 revoke execute on function
   public.sync_invocations_wanted(uuid, timestamptz),
-  public.request_sync_continuations(uuid),
+  public.request_sync_continuation(uuid),
   public.report_sync_run(uuid, jsonb, text, timestamptz)
 from public, anon, authenticated;
 grant execute on function
   public.sync_invocations_wanted(uuid, timestamptz),
-  public.request_sync_continuations(uuid),
+  public.request_sync_continuation(uuid),
   public.report_sync_run(uuid, jsonb, text, timestamptz)
 to service_role;

@@ -4,7 +4,7 @@
 -- JWT claims as request.jwt.claims.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(93);
+select plan(95);
 
 -- ── fixtures (as postgres) ──────────────────────────────────────────────────────────
 -- Agency 1: member U1 and admin U4, 2 jobs, 3 calls. Agency 2: owner U2, 1 job, 2 calls.
@@ -62,6 +62,8 @@ select policies_are('public', 'calls', array['Members can see their agency''s ca
   'calls has exactly its one read policy');
 select policies_are('public', 'cron_job_logs', array[]::name[], 'cron_job_logs has no policy');
 select policies_are('public', 'historical_sync_job_leases', array[]::name[], 'historical_sync_job_leases has no policy');
+select policies_are('public', 'historical_sync_job_slices', array[]::name[], 'historical_sync_job_slices has no policy');
+select policies_are('public', 'sync_dispatch_settings', array[]::name[], 'sync_dispatch_settings has no policy');
 
 -- ── a member reads exactly their agency's rows ──────────────────────────────────────
 set local role authenticated;

@@ -56,9 +56,10 @@ select is(
     'cron_job_logs',              -- one row per cron execution: written and read by the backend only
     'historical_sync_job_leases', -- the engine's state (lease, attempts): backend only
     'historical_sync_job_slices', -- a sliced walk's slices (cursor, lease): backend only
+    'sync_dispatch_settings',     -- how far the dispatcher fans out: backend only
     'sync_user_actions'           -- the rate limiter's counts: backend only
   ],
-  'rls_enabled_no_policy: exactly the four backend-only tables have RLS and no policy');
+  'rls_enabled_no_policy: exactly the five backend-only tables have RLS and no policy');
 select is(
   (select coalesce(array_agg(c.relname || ':' || r order by c.relname, r), '{}')
      from pg_catalog.pg_class c join lint_exposed_schema s on s.oid = c.relnamespace

@@ -318,6 +318,18 @@ Deno.test("as authenticated and anon, nobody reads or writes another agency's ro
         (tx) => tx`select * from public.historical_sync_job_leases`,
       );
       probe(
+        `${label}: slices`,
+        who,
+        "denied",
+        (tx) => tx`select * from public.historical_sync_job_slices`,
+      );
+      probe(
+        `${label}: dispatch settings`,
+        who,
+        "denied",
+        (tx) => tx`update public.sync_dispatch_settings set max_invocations = 64 returning 1`,
+      );
+      probe(
         `${label}: cron_job_logs`,
         who,
         "denied",
@@ -405,10 +417,10 @@ Deno.test("as authenticated and anon, nobody reads or writes another agency's ro
           "post to the processor with the secret key",
           (tx) => tx`select public.post_process_historical_sync('{}'::jsonb)`,
         ],
-        ["request a continuation", (tx) => tx`select public.request_sync_continuations()`],
+        ["request a continuation", (tx) => tx`select public.request_sync_continuation()`],
         [
           "kick B's job",
-          (tx) => tx`select public.request_sync_continuations(${jobB}::uuid)`,
+          (tx) => tx`select public.request_sync_continuation(${jobB}::uuid)`,
         ],
         [
           "complete a cron log",
@@ -450,6 +462,8 @@ Deno.test("as authenticated and anon, nobody reads or writes another agency's ro
     for (
       const table of [
         "historical_sync_job_leases",
+        "historical_sync_job_slices",
+        "sync_dispatch_settings",
         "cron_job_logs",
         "virsyn_cron_jobs",
         "sync_user_actions",
@@ -483,7 +497,7 @@ Deno.test("as authenticated and anon, nobody reads or writes another agency's ro
       "anon: request a continuation",
       anon,
       "denied",
-      (tx) => tx`select public.request_sync_continuations()`,
+      (tx) => tx`select public.request_sync_continuation()`,
     );
     probe("anon: dispatch", anon, "denied", (tx) => tx`select public.dispatch_historical_sync()`);
     probe(

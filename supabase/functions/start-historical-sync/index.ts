@@ -81,14 +81,14 @@ function alreadyActive(jobId: string | null) {
 
 /**
  * Queues `{job_id, wait: false}` to process-historical-sync through pg_net, as many times
- * as the job's claimable slices need (request_sync_continuations). Without the
+ * as the job's claimable slices need (request_sync_continuation). Without the
  * Vault secrets (dispatch not set up) it queues nothing and the next cron tick starts the
  * job; any other failure is logged, and the tick starts the job too.
  */
 export function kickThroughPgNet(sql: Sql): (jobId: string) => Promise<void> {
   return async (jobId) => {
     try {
-      await sql`select public.request_sync_continuations(${jobId}::uuid)`;
+      await sql`select public.request_sync_continuation(${jobId}::uuid)`;
     } catch (e) {
       logUnexpected(e, "kick_failed");
     }

@@ -175,6 +175,7 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
         total: page.total,
         leaseSeconds: ctx.leaseSeconds,
         pageSize: ctx.pageSize,
+        maxAttempts: ctx.maxAttempts,
       });
       if (!outcome) {
         // Fenced out: cancelled, or another worker took over. Nothing of the page landed.

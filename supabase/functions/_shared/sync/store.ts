@@ -58,6 +58,8 @@ export interface PageWrite {
   leaseSeconds: number;
   /** SYNC_PAGE_SIZE: a slice's remainder under two pages is not split. */
   pageSize: number;
+  /** SYNC_MAX_ATTEMPTS: a slice out of attempts is not handed on to this worker. */
+  maxAttempts: number;
 }
 
 export function syncStore(sql: Sql) {
@@ -115,7 +117,7 @@ export function syncStore(sql: Sql) {
      */
     async requestContinuation(): Promise<string[] | null> {
       const [row] = await sql<{ request_ids: string[] | null }[]>`
-        select public.request_sync_continuations() as request_ids`;
+        select public.request_sync_continuation() as request_ids`;
       return row.request_ids;
     },
 
@@ -188,7 +190,7 @@ function sliceWalk(sql: Sql, holder: string, jobId: string, sliceNo: number): Wa
         select * from public.record_sync_slice_page(
           ${jobId}, ${sliceNo}, ${holder}, ${p.fromCursor}, ${p.nextCursor},
           ${p.callsJson}::text::jsonb, ${JSON.stringify(p.invalid)}::text::jsonb,
-          ${p.total}, ${p.leaseSeconds}, ${2 * p.pageSize})`;
+          ${p.total}, ${p.leaseSeconds}, ${2 * p.pageSize}, ${p.maxAttempts})`;
       return row ?? null;
     },
     async renew(leaseSeconds) {
