@@ -25,6 +25,7 @@ import {
   withCronPaused,
 } from "./database.ts";
 import { type DispatchResult, measureDispatchHold } from "./dispatch_hold.ts";
+import { type EndToEndResult, type EndToEndRuns, measureEndToEnd } from "./end_to_end.ts";
 import { measureIdleTick } from "./idle_tick.ts";
 import { type LatencyRun, measureLatencyBound } from "./latency_bound.ts";
 import { machineFacts } from "./machine.ts";
@@ -69,12 +70,24 @@ const settings: Settings = {
   platformHeapMb: 256,
   maxPagesPerRun: config.SYNC_MAX_PAGES_PER_RUN,
   maxJobsPerRun: config.SYNC_MAX_JOBS_PER_RUN,
+  endToEnd: {
+    slices: config.SYNC_SLICES,
+    pageSize: 100,
+    platformHeapMb: 256,
+    zeroLatencyCalls: 50_000,
+    latency100Calls: 20_000,
+    latency200Calls: 100_000,
+    fanOutAgencies: 20,
+    fanOutCalls: 2_000,
+    fanOutInvocations: [1, 2, 4],
+  },
 };
 const SEEDS = {
   throughput: 20_261_129,
   latency: 20_261_130,
   dispatch: 20_261_131,
   scale: 20_261_200,
+  endToEnd: 20_261_201,
 };
 const RESULTS = new URL("./results.json", import.meta.url);
 const DOC = new URL("../docs/PERFORMANCE.md", import.meta.url);
@@ -274,8 +287,96 @@ try {
         }
       }
     });
+    // ── end to end: the user's path through serve and the paced pg_net worker ────────
+    const e = s.endToEnd;
+    const endToEnd: EndToEndRuns = {
+      zeroLatency: [],
+      zeroLatencyOneWalk: [],
+      latency100: [],
+      latency200: [],
+      fanOut: Object.fromEntries(e.fanOutInvocations.map((n) => [n, []])),
+    };
+    // Accounts with calls up to now, as a real agency's are (the walk plans its slices over
+    // the year before now when date_from is null).
+    const now = new Date().toISOString();
+    const account = (apiKey: string, seed: number, count: number) => ({
+      apiKey,
+      seed,
+      count,
+      end: now,
+    });
+    const fanKeys = Array.from({ length: e.fanOutAgencies }, (_, i) => `bench-e2e-fan-${i}`);
+    const env = (over: Record<string, number>) =>
+      Object.fromEntries(
+        Object.entries({
+          SYNC_SLICES: e.slices,
+          SYNC_PAGE_SIZE: e.pageSize,
+          SYNC_MAX_JOBS_PER_RUN: s.maxJobsPerRun,
+          ...over,
+        }).map(([k, v]) => [k, String(v)]),
+      );
+    const e2e = (
+      standIn: StandInProcess,
+      apiKeys: string[],
+      calls: number,
+      over: Partial<Parameters<typeof measureEndToEnd>[1]> = {},
+    ): Promise<EndToEndResult> =>
+      measureEndToEnd(sql, {
+        standIn,
+        apiKeys,
+        calls,
+        start: "http",
+        env: env({}),
+        log,
+        ...over,
+      });
+    for (const latencyMs of [0, 100, 200]) {
+      await withStandIn({
+        accounts: latencyMs === 0
+          ? [account("bench-e2e-0", SEEDS.endToEnd, e.zeroLatencyCalls)]
+          : latencyMs === 100
+          ? [
+            account("bench-e2e-100", SEEDS.endToEnd + 1, e.latency100Calls),
+            ...fanKeys.map((k, i) => account(k, SEEDS.endToEnd + 10 + i, e.fanOutCalls)),
+          ]
+          : [account("bench-e2e-200", SEEDS.endToEnd + 2, e.latency200Calls)],
+        latencyMs,
+        maxPageSize: e.pageSize,
+      }, async (standIn) => {
+        for (let run = 1; run <= RUNS; run++) {
+          log(`run ${run}/${RUNS}: end to end at ${latencyMs} ms per page`);
+          if (latencyMs === 0) {
+            endToEnd.zeroLatency.push(
+              await e2e(standIn, ["bench-e2e-0"], e.zeroLatencyCalls, {
+                heapMb: e.platformHeapMb,
+              }),
+            );
+            endToEnd.zeroLatencyOneWalk.push(
+              await e2e(standIn, ["bench-e2e-0"], e.zeroLatencyCalls, {
+                heapMb: e.platformHeapMb,
+                env: env({ SYNC_SLICES: 1 }),
+              }),
+            );
+          } else if (latencyMs === 100) {
+            endToEnd.latency100.push(await e2e(standIn, ["bench-e2e-100"], e.latency100Calls));
+            for (const n of e.fanOutInvocations) {
+              log(`run ${run}/${RUNS}: ${e.fanOutAgencies} agencies, SYNC_MAX_INVOCATIONS ${n}`);
+              endToEnd.fanOut[n].push(
+                await e2e(standIn, fanKeys, e.fanOutCalls, {
+                  start: "dispatch",
+                  env: env({ SYNC_MAX_INVOCATIONS: n }),
+                }),
+              );
+            }
+          } else {
+            endToEnd.latency200.push(await e2e(standIn, ["bench-e2e-200"], e.latency200Calls));
+          }
+        }
+      });
+    }
     return {
       ceiling,
+      endToEnd,
       throughput: { imports, platformHeap },
       pageStep,
       latency,

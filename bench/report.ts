@@ -4,6 +4,12 @@
 // its place.
 import { ceilingFigures, ceilingRows, type CeilingRuns } from "./ceiling.ts";
 import { dispatchFigures, type DispatchResult, dispatchRows } from "./dispatch_hold.ts";
+import {
+  endToEndFigures,
+  endToEndRows,
+  type EndToEndRuns,
+  type EndToEndSettings,
+} from "./end_to_end.ts";
 import { idleRows, type IdleTickResult } from "./idle_tick.ts";
 import { latencyFigures, latencyRows, type LatencyRun } from "./latency_bound.ts";
 import type { MachineFacts } from "./machine.ts";
@@ -33,11 +39,14 @@ export interface Settings {
   platformHeapMb: number;
   maxPagesPerRun: number;
   maxJobsPerRun: number;
+  endToEnd: EndToEndSettings;
 }
 
 /** Everything one bench run measured (bench/results.json holds it, with the figures). */
 export interface Runs {
   ceiling: CeilingRuns;
+  /** The user's path: start over HTTP (or one dispatch) → completed, through serve. */
+  endToEnd: EndToEndRuns;
   throughput: ThroughputRuns;
   pageStep: PageStepResult[];
   latency: LatencyRun[];
@@ -65,6 +74,13 @@ export function figures(r: Runs, s: Settings) {
     pageStep: pageStepFigures(r.pageStep, r.ceiling),
     latency: latencyFigures(r.latency, s.latencyMs),
     dispatch: dispatchFigures(r.dispatch),
+    endToEnd: r.endToEnd.zeroLatency.length > 0
+      ? endToEndFigures(
+        r.endToEnd,
+        s.endToEnd,
+        (r.ceiling.jsonb[s.endToEnd.pageSize] ?? []).map((c) => c.callsPerSec),
+      )
+      : null,
     scaleOut: s.scaleProcessors.length > 0
       ? scaleOutFigures(r.scaleOut, s, ceiling.jsonb[s.defaultPageSize].median)
       : {},
@@ -79,6 +95,7 @@ export function rows(report: BenchReport): Row[] {
     ...ceilingRows(f.ceiling, s.pageSizes),
     ...pageStepRows(f.pageStep),
     ...t.throughput,
+    ...(f.endToEnd ? endToEndRows(f.endToEnd, s.endToEnd) : []),
     ...latencyRows(f.latency, s),
     t.statements,
     ...t.cpu,

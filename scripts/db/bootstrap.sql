@@ -373,6 +373,9 @@ begin
       timeout_milliseconds
     )
     returning id into request_id;
+    -- pg_net wakes its worker when the transaction commits (net.wake, src/worker.c
+    -- wake_at_commit); a notification is delivered exactly then, to the local worker.
+    perform pg_notify('virsyn_pg_net_wake', '');
     return request_id;
   end
   $f$;

@@ -8,9 +8,12 @@
 //   - one net._http_response row per request under its id, inserted in the batch's
 //     transaction, so `created` is the batch's start and the rows appear together at commit;
 //   - responses older than `ttl` (pg_net.ttl, 6 hours) are deleted;
-//   - after a batch that did something the queue is read again at once (the real worker is
-//     woken by the commit of each net.http_post); with nothing to do it waits `pollMs`
-//     (about a second) before looking again.
+//   - the real worker is woken when a transaction that called net.http_post commits
+//     (wake_at_commit); an idle one waits for that wake with no time-out, and after a batch it
+//     waits one second unless a commit woke it meanwhile. Here the local net.http_post
+//     notifies `virsyn_pg_net_wake`, delivered at commit, and the worker waits for it: up to a
+//     second after a batch, up to `pollMs` when idle (a fallback for rows queued some other
+//     way; the real worker would wait for the next wake).
 // Hosted projects run the real pg_net instead.
 import { connect, type Sql } from "../../supabase/functions/_shared/platform/db.ts";
 
@@ -40,7 +43,7 @@ export interface PgNetWorker {
 }
 
 export interface PgNetWorkerOptions {
-  /** Wait between empty polls (default 1000 ms). */
+  /** Longest wait when idle, for requests queued without a wake (default 1000 ms). */
   pollMs?: number;
   /** Requests per batch (pg_net.batch_size, default 200). */
   batchSize?: number;
@@ -51,6 +54,10 @@ export interface PgNetWorkerOptions {
 }
 
 export const PG_NET_VERSION = "0.20.4";
+/** Notified by the local net.http_post (scripts/db/bootstrap.sql), delivered at commit. */
+export const WAKE_CHANNEL = "virsyn_pg_net_wake";
+/** After a batch the real worker waits this long unless woken ("slow down queue processing"). */
+const BUSY_WAIT_MS = 1000;
 
 /**
  * Starts the worker on a connection of its own (a batch holds it for as long as its slowest
@@ -69,6 +76,27 @@ export function startPgNetWorker(
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let current: Promise<void> = Promise.resolve();
+  // The latch: set by a wake at any time, even during a batch; a nap ends at once when set.
+  let woken = false;
+  let endNap: (() => void) | null = null;
+  const wake = () => {
+    woken = true;
+    endNap?.();
+  };
+  const listening = sql.listen(WAKE_CHANNEL, wake).catch((e) => {
+    opts.onError?.(e);
+    return null;
+  });
+  const nap = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (woken || stopped) return resolve();
+      endNap = resolve;
+      timer = setTimeout(resolve, ms);
+    }).finally(() => {
+      clearTimeout(timer);
+      endNap = null;
+      woken = false;
+    });
 
   async function send(req: QueuedRequest): Promise<ResponseRow> {
     const headers = new Headers(req.headers ?? {});
@@ -136,19 +164,21 @@ export function startPgNetWorker(
   }
 
   async function loop() {
-    if (stopped) return;
-    let busy = false;
-    current = (async () => {
-      try {
-        busy = await batch();
-      } catch (e) {
-        opts.onError?.(e);
-      }
-    })();
-    await current;
-    if (!stopped) timer = setTimeout(loop, busy ? 0 : pollMs);
+    await listening; // a request committed from here on wakes us
+    while (!stopped) {
+      let busy = false;
+      current = (async () => {
+        try {
+          busy = await batch();
+        } catch (e) {
+          opts.onError?.(e);
+        }
+      })();
+      await current;
+      if (!stopped) await nap(busy ? BUSY_WAIT_MS : pollMs);
+    }
   }
-  timer = setTimeout(loop, 0);
+  const looping = loop();
 
   return {
     async drain() {
@@ -156,8 +186,9 @@ export function startPgNetWorker(
     },
     async stop() {
       stopped = true;
-      clearTimeout(timer);
-      await current;
+      endNap?.();
+      await looping;
+      await (await listening)?.unlisten();
       if (own) await sql.end({ timeout: 5 });
     },
   };

@@ -171,7 +171,10 @@ begin
             jsonb_build_array(coalesce(p_run, jsonb_build_object('error', p_error)));
   v_errors := coalesce(c.result -> 'errors', '[]') ||
               case when p_error is null then '[]'::jsonb else jsonb_build_array(p_error) end;
-  v_done := jsonb_array_length(v_runs) >= coalesce(jsonb_array_length(c.result -> 'request_ids'), 1);
+  -- request_ids as the dispatcher writes them; a row without (or of an older shape) closes at once
+  v_done := jsonb_array_length(v_runs) >= case when jsonb_typeof(c.result -> 'request_ids') = 'array'
+                                               then jsonb_array_length(c.result -> 'request_ids')
+                                               else 1 end;
   return query
   update public.cron_job_logs l
      set result = coalesce(c.result, '{}')
@@ -180,8 +183,10 @@ begin
                           then jsonb_build_object('errors', v_errors) else '{}' end
                   -- once all are in: every job of every run, and the longest run
                   || case when v_done then jsonb_build_object(
-                       'jobs', (select coalesce(jsonb_agg(j), '[]') from jsonb_array_elements(v_runs) r,
-                                 jsonb_array_elements(coalesce(r -> 'jobs', '[]')) j),
+                       'jobs', (select coalesce(jsonb_agg(j.job order by r.i, j.k), '[]')
+                                  from jsonb_array_elements(v_runs) with ordinality r(run, i),
+                                       jsonb_array_elements(coalesce(r.run -> 'jobs', '[]'))
+                                         with ordinality j(job, k)),
                        'duration_ms', (select max((r ->> 'duration_ms')::numeric)
                                          from jsonb_array_elements(v_runs) r))
                      else '{}' end,

@@ -11,6 +11,7 @@ import {
   withCronPaused,
 } from "../../bench/database.ts";
 import { measureDispatchHold } from "../../bench/dispatch_hold.ts";
+import { type EndToEndResult, measureEndToEnd } from "../../bench/end_to_end.ts";
 import { measureIdleTick } from "../../bench/idle_tick.ts";
 import { measureLatencyBound } from "../../bench/latency_bound.ts";
 import { machineFacts } from "../../bench/machine.ts";
@@ -39,6 +40,9 @@ const DISPATCH_KEY = "bench-smoke-dispatch";
 const DISPATCH_CALLS = 200;
 const SCALE_KEYS = ["bench-smoke-scale-0", "bench-smoke-scale-1"];
 const SCALE_CALLS = 200;
+const E2E_KEYS = ["bench-smoke-e2e-0", "bench-smoke-e2e-1"];
+const E2E_CALLS = 300;
+const E2E_SLICES = 4;
 
 Deno.test("the bench, in miniature: each measurement once, counted, never timed", async (t) => {
   applyDevEnv();
@@ -48,6 +52,13 @@ Deno.test("the bench, in miniature: each measurement once, counted, never timed"
       { apiKey: KEY, seed: SEED, count: CALLS },
       { apiKey: DISPATCH_KEY, seed: SEED + 1, count: DISPATCH_CALLS },
       ...SCALE_KEYS.map((apiKey, i) => ({ apiKey, seed: SEED + 2 + i, count: SCALE_CALLS })),
+      // calls up to now, as the slices of a walk without date_from are planned
+      ...E2E_KEYS.map((apiKey, i) => ({
+        apiKey,
+        seed: SEED + 10 + i,
+        count: E2E_CALLS,
+        end: new Date().toISOString(),
+      })),
     ],
     latencyMs: 0,
     maxPageSize: PAGE_SIZE,
@@ -182,6 +193,47 @@ Deno.test("the bench, in miniature: each measurement once, counted, never timed"
         },
       });
 
+      const e2e: EndToEndResult[] = [];
+      await t.step({
+        name: "end to end: a start over HTTP and a dispatch, through serve, sliced",
+        ignore: foreign > 0,
+        fn: async () => {
+          const env = {
+            SYNC_SLICES: String(E2E_SLICES),
+            SYNC_PAGE_SIZE: String(PAGE_SIZE),
+            SYNC_MAX_JOBS_PER_RUN: "4",
+          };
+          // One agency's admin starts a sync: the kick posts one request (4 slices, 4 per
+          // invocation), which walks every slice to the end.
+          const http = await measureEndToEnd(sql, {
+            standIn,
+            apiKeys: [E2E_KEYS[0]],
+            calls: E2E_CALLS,
+            start: "http",
+            env,
+          });
+          // Two agencies' jobs, one dispatch: 8 slices, 4 per invocation → 2 requests.
+          const dispatched = await measureEndToEnd(sql, {
+            standIn,
+            apiKeys: E2E_KEYS,
+            calls: E2E_CALLS,
+            start: "dispatch",
+            env: { ...env, SYNC_MAX_INVOCATIONS: "4" },
+          });
+          for (const [r, jobs, invocations] of [[http, 1, 1], [dispatched, 2, 2]] as const) {
+            assert.deepEqual(
+              [r.jobs, r.calls, r.slices.done, r.invocations],
+              [jobs, jobs * E2E_CALLS, r.slices.total, invocations],
+            );
+            assert.ok(r.slices.total >= jobs * E2E_SLICES, `${r.slices.total} slices`);
+            assert.ok(r.extraPerSlice <= 8, `${r.extraPerSlice} extra requests per slice`);
+            assert.ok(r.maxInFlightPerKey <= 2 * E2E_SLICES, `${r.maxInFlightPerKey} in flight`);
+            assert.ok(r.servePeakRssMb > 0 && r.serveCpuMs >= 0);
+          }
+          e2e.push(http, dispatched);
+        },
+      });
+
       await t.step("report: the table fills the markers, the prose stays as it is", async () => {
         const settings: Settings = {
           runs: 1,
@@ -199,9 +251,28 @@ Deno.test("the bench, in miniature: each measurement once, counted, never timed"
           platformHeapMb: 256,
           maxPagesPerRun: 100,
           maxJobsPerRun: 4,
+          endToEnd: {
+            slices: E2E_SLICES,
+            pageSize: PAGE_SIZE,
+            platformHeapMb: 256,
+            zeroLatencyCalls: E2E_CALLS,
+            latency100Calls: E2E_CALLS,
+            latency200Calls: E2E_CALLS,
+            fanOutAgencies: E2E_KEYS.length,
+            fanOutCalls: E2E_CALLS,
+            fanOutInvocations: [4],
+          },
         };
+        const [http, dispatched] = e2e.length === 2 ? e2e : [undefined, undefined];
         const runs: Runs = {
           ceiling,
+          endToEnd: {
+            zeroLatency: http ? [http] : [],
+            zeroLatencyOneWalk: http ? [http] : [],
+            latency100: http ? [http] : [],
+            latency200: http ? [http] : [],
+            fanOut: { 4: dispatched ? [dispatched] : [] },
+          },
           throughput: { imports: { [PAGE_SIZE]: [run] }, platformHeap: [run] },
           pageStep: [pageStep],
           latency: [latency],

@@ -8,9 +8,12 @@
 //   deno run -A tools/stand_in_ultravox/main.ts --spec '<StandInSpec as JSON>'
 //     For another process (spawn.ts): serves the spec's accounts on one server, prints one line
 //     `{"baseUrl": "http://127.0.0.1:<port>/api"}` once it serves, and runs until stdin closes.
+//     Each line `stats` on stdin is answered with one line: every account's KeyStats by key,
+//     over the requests since the previous `stats`.
 import { generateAccount } from "./accounts.ts";
 import { DEFAULT_API_KEY, startFakeUltravox } from "./server.ts";
 import { serveSpec, type StandInSpec } from "./spec.ts";
+import { keyStats } from "./stats.ts";
 
 export const STAND_IN_PORT = 54329;
 
@@ -24,8 +27,17 @@ export function specArgument(args: string[]): string | null {
 async function serveBySpec(text: string): Promise<never> {
   const fake = await serveSpec(JSON.parse(text) as StandInSpec);
   console.log(JSON.stringify({ baseUrl: fake.baseUrl }));
-  // Serve until the parent closes our stdin (or goes away).
-  for await (const _ of Deno.stdin.readable) { /* nothing is sent; wait for EOF */ }
+  // Serve until the parent closes our stdin (or goes away), answering `stats` lines.
+  const reported = new Map<string, number>(); // requests per key already in a stats answer
+  for await (const line of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    if (line.trim().split("\n").includes("stats")) {
+      console.log(JSON.stringify(Object.fromEntries(fake.accounts.map((a) => {
+        const since = reported.get(a.apiKey) ?? 0;
+        reported.set(a.apiKey, a.requests.length);
+        return [a.apiKey, keyStats(a.requests.slice(since))];
+      }))));
+    }
+  }
   await fake.close();
   Deno.exit(0);
 }

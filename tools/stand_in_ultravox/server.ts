@@ -3,7 +3,9 @@
 // does, paged the way Django REST Framework's CursorPagination pages (see pagination.ts).
 // Calls change after they are listed (updateCall, deleteCall, auto_delete retention), and a test
 // queues faults per account: slow answers, 429/5xx with Retry-After, dropped connections, cut or
-// mangled bodies, invalid or odd call objects, calls arriving mid-walk.
+// mangled bodies, invalid or odd call objects, calls arriving mid-walk. Fault rules aim the same
+// faults at the requests a predicate picks (e.g. one time slice of a sliced walk), where
+// concurrent walkers make the queue's order a race.
 
 import { DEFAULT_BAD_CREATED, invalidCall, oddCall } from "./bad_objects.ts";
 import { fakeKey } from "./accounts.ts";
@@ -107,6 +109,8 @@ export interface RecordedRequest {
   keyOk: boolean;
   /** Date.now() on arrival. */
   at: number;
+  /** Date.now() once answered (0 until then). */
+  doneAt: number;
   fault: Fault["kind"] | null;
   /** Status line sent (also for a reset, whose body is then cut off). */
   status: number;
@@ -143,6 +147,85 @@ export class FaultQueue {
     if (--head.left === 0) this.#queue.shift();
     return head.spec;
   }
+}
+
+/** A request as a fault rule sees it: where it went and its query as received. */
+export interface RuleRequest {
+  path: string;
+  query: Record<string, string>;
+}
+
+/**
+ * A fault for the requests `match` picks, whatever their order: e.g. a 429 storm on one time
+ * slice of a sliced walk only (createdOverlaps), or a slow answer for every page after the
+ * first (those carrying a cursor).
+ */
+export interface FaultRule {
+  match: (req: RuleRequest) => boolean;
+  /** As in the queue; `times` and `latencyMs` of a FaultSpec mean the same here. */
+  fault: Fault & { latencyMs?: number };
+  /** Matching requests it is given to (default: every one, until removed). */
+  times?: number;
+}
+
+/** What add() returns: how often the rule was given, and its removal (the storm ends). */
+export interface RuleHandle {
+  readonly hits: number;
+  remove(): void;
+}
+
+/**
+ * Rules tried before the queue, first added first: a request a rule takes leaves the queue
+ * untouched (the queue's next fault goes to the next request no rule takes).
+ */
+export class FaultRules {
+  #rules: { rule: FaultRule; left: number; hits: number }[] = [];
+
+  add(rule: FaultRule): RuleHandle {
+    const times = rule.times ?? Infinity;
+    if (!(times >= 1) || (times !== Infinity && !Number.isInteger(times))) {
+      throw new RangeError(`times must be ≥ 1: ${times}`);
+    }
+    const entry = { rule, left: times, hits: 0 };
+    this.#rules.push(entry);
+    return {
+      get hits() {
+        return entry.hits;
+      },
+      remove: () => void (this.#rules = this.#rules.filter((e) => e !== entry)),
+    };
+  }
+
+  clear(): void {
+    this.#rules = [];
+  }
+
+  /** @internal the server's side: the fault of the first rule that takes this request. */
+  take(req: RuleRequest): FaultSpec | null {
+    const entry = this.#rules.find((e) => e.left > 0 && e.rule.match(req));
+    if (entry === undefined) return null;
+    entry.left--;
+    entry.hits++;
+    return entry.rule.fault;
+  }
+}
+
+/**
+ * A rule's match: requests of /api/calls whose created range (fromDate, toDate; a missing one is
+ * unbounded) shares an instant with [from, to] (inclusive; null: unbounded).
+ */
+export function createdOverlaps(
+  from: string | null,
+  to: string | null,
+): (req: RuleRequest) => boolean {
+  const bound = (v: string | null | undefined) => (v == null ? null : microsOf(v));
+  const [lo, hi] = [bound(from), bound(to)];
+  return ({ path, query }) => {
+    if (path !== "/api/calls") return false;
+    const [qFrom, qTo] = [bound(query.fromDate), bound(query.toDate)];
+    return (qTo === null || lo === null || qTo >= lo) &&
+      (qFrom === null || hi === null || qFrom <= hi);
+  };
 }
 
 export interface FakeAccountOptions {
@@ -187,6 +270,8 @@ export interface AccountHandle {
   /** Every request carrying this account's key, current or former. */
   readonly requests: RecordedRequest[];
   readonly faults: FaultQueue;
+  /** Faults for the requests a predicate picks, tried before the queue. */
+  readonly faultRules: FaultRules;
   /** Added to every request from now on. */
   latencyMs: number;
   addCalls(calls: FakeCall[]): void;
@@ -238,6 +323,7 @@ class Account implements AccountHandle {
   readonly accountId: string;
   readonly requests: RecordedRequest[] = [];
   readonly faults = new FaultQueue();
+  readonly faultRules = new FaultRules();
   latencyMs: number;
   /** Keys this account had before; requests with them are still logged here. */
   readonly formerKeys = new Set<string>();
@@ -412,7 +498,10 @@ export function startFakeUltravox(opts: FakeUltravoxOptions = {}): Promise<FakeU
     const url = new URL(req.url);
     const given = req.headers.get("X-API-Key");
     const account = route(given);
-    const spec = account.faults.take();
+    const spec = account.faultRules.take({
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+    }) ?? account.faults.take();
     const record: RecordedRequest = {
       n: account.requests.length + 1,
       method: req.method,
@@ -422,6 +511,7 @@ export function startFakeUltravox(opts: FakeUltravoxOptions = {}): Promise<FakeU
       keyPresent: given !== null,
       keyOk: given !== null && given === account.apiKey,
       at: Date.now(),
+      doneAt: 0,
       fault: spec?.kind ?? null,
       status: 0,
     };
@@ -449,6 +539,7 @@ export function startFakeUltravox(opts: FakeUltravoxOptions = {}): Promise<FakeU
       }
     }
     record.status = res.status;
+    record.doneAt = Date.now();
     return res;
   }
 
@@ -525,6 +616,7 @@ export function startFakeUltravox(opts: FakeUltravoxOptions = {}): Promise<FakeU
     },
     requests: first.requests,
     faults: first.faults,
+    faultRules: first.faultRules,
     get latencyMs() {
       return first.latencyMs;
     },
