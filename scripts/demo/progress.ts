@@ -42,7 +42,9 @@ export function describe(job: JobView): string {
   const eta = p.eta_seconds === null ? "" : ` · ETA ${Math.ceil(p.eta_seconds)}s`;
   const stalled = p.stalled ? " · STALLED" : "";
   const slices = job.slices ? ` · slices ${job.slices.done}/${job.slices.total} done` : "";
-  return `${bar(p.fraction)} ${pct} ${job.status}${slices} · processed ${fmt(job.processed_calls)}${of}` +
+  return `${bar(p.fraction)} ${pct} ${job.status}${slices} · processed ${
+    fmt(job.processed_calls)
+  }${of}` +
     ` (imported ${fmt(job.imported_calls)}, skipped ${fmt(job.skipped_calls)}, failed ${
       fmt(job.failed_calls)
     })${rate}${eta}${stalled}`;

@@ -593,7 +593,8 @@ create function public.record_sync_slice_page(
   slice_date_to timestamptz,
   next_slice_no integer,         -- the slice this worker goes on with when this one is done
   next_date_from timestamptz,
-  next_date_to timestamptz
+  next_date_to timestamptz,
+  next_cursor text               -- where that slice goes on (null: from its start)
 )
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -653,8 +654,9 @@ begin
   returning * into v_slice;
 
   if v_done then
-    -- Go on with a slice nobody holds (one never claimed first), or else split the largest remaining one:
-    -- its older part becomes a new slice, leased to us.
+    -- Go on with a slice nobody holds (one never claimed first; one a walker left, at its
+    -- cursor), or else split the largest remaining one: its older part becomes a new slice,
+    -- leased to us.
     select s.* into v_next from public.historical_sync_job_slices s
      where s.job_id = p_job_id and public.sync_slice_is_claimable(v_job, s, p_now)
        and s.failed_attempts < p_max_attempts   -- a claim gives that one up instead
@@ -722,7 +724,7 @@ begin
   select v_job.status, v_job.processed_calls, v_job.imported_calls, v_job.skipped_calls,
          v_job.failed_calls, v_job.total_calls, r.imported, r.counted - r.imported,
          r.failed, r.refreshed, v_slice.date_from, v_slice.date_to,
-         v_next.slice_no, v_next.date_from, v_next.date_to;
+         v_next.slice_no, v_next.date_from, v_next.date_to, v_next.cursor;
 end;
 $$;
 comment on function public.record_sync_slice_page is

@@ -286,7 +286,7 @@ select results_eq(
        '[]'::jsonb, 5, 120, 2, p_now => '2026-02-01T10:00:05Z') $$,
   $$ values ('in_progress'::public.sync_job_status, 3, 2, 1, 0, null::int, 2, 1, 0, 0,
              '2026-01-01T00:00:00Z'::timestamptz, '2026-01-01T23:59:59.999999Z'::timestamptz,
-             null::int, null::timestamptz, null::timestamptz) $$,
+             null::int, null::timestamptz, null::timestamptz, null::text) $$,
   'slice 1''s page counts the 3 calls inside its range (2 imported, 9001 skipped); 1002 of 2 January is not counted');
 select is(
   (select count(*)::int from public.calls where ultravox_call_id = pg_temp.cid(1002)),
@@ -363,8 +363,9 @@ select results_eq(
        jsonb_build_array(pg_temp.uv(0, 2002, '2026-01-02T06:00:00Z')), '[]'::jsonb, 99, 120, 2, p_now => '2026-02-01T10:00:15Z') $$,
   $$ values ('in_progress'::public.sync_job_status, 5, 4, 1, 0, null::int, 1, 0, 0, 0,
              '2026-01-02T00:00:00Z'::timestamptz, '2026-01-02T23:59:59.999999Z'::timestamptz,
-             3, '2026-01-03T00:00:00Z'::timestamptz, '2026-01-03T23:59:59.999999Z'::timestamptz) $$,
-  'slice 2 done: the step returns slice 3 and its range as the next work');
+             3, '2026-01-03T00:00:00Z'::timestamptz, '2026-01-03T23:59:59.999999Z'::timestamptz,
+             null::text) $$,
+  'slice 2 done: the step returns slice 3, its range and its cursor (none: never walked) as the next work');
 select results_eq(
   $$ select s.slice_no, s.done, s.holder, s.expires_at, s.failed_attempts, s.cursor, s.reported_total, s.last_claimed_at
        from public.historical_sync_job_slices s where s.job_id = pg_temp.jid(10) and s.slice_no in (2, 3) order by 1 $$,
@@ -393,7 +394,8 @@ select results_eq(
        '[]'::jsonb, '[]'::jsonb, null, 120, 2, p_now => '2026-02-01T10:00:30Z') $$,
   $$ values ('in_progress'::public.sync_job_status, 7, 6, 1, 0, 9, 0, 0, 0, 0,
              '2026-01-04T00:00:00Z'::timestamptz, '2026-01-05T00:00:00Z'::timestamptz,
-             5, '2026-01-01T00:00:00Z'::timestamptz, '2026-01-01T02:59:59.999999Z'::timestamptz) $$,
+             5, '2026-01-01T00:00:00Z'::timestamptz, '2026-01-01T02:59:59.999999Z'::timestamptz,
+             null::text) $$,
   'slice 4 done with nothing unclaimed: slice 1 is split and its older half, new slice 5, is the next work');
 select results_eq(
   $$ select slice_no, date_from, date_to, cursor, holder, expires_at, failed_attempts, processed_calls,

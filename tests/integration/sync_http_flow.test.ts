@@ -168,7 +168,11 @@ Deno.test("an uncapped job walks as 4 slices at once: contiguous exact bounds, e
   assert.equal(firsts[3].to, "2026-10-31T23:59:59.999999Z");
   for (let i = 1; i < 4; i++) {
     const micros = (iso: string) => BigInt(Date.parse(iso)) * 1000n + BigInt(iso.slice(23, 26));
-    assert.equal(micros(firsts[i].from) - micros(firsts[i - 1].to), 1n, `slice ${i} ends 1 µs before ${i + 1} starts`);
+    assert.equal(
+      micros(firsts[i].from) - micros(firsts[i - 1].to),
+      1n,
+      `slice ${i} ends 1 µs before ${i + 1} starts`,
+    );
   }
   const rows = await f.db.sql<{ id: string }[]>`
     select ultravox_call_id::text as id from public.calls

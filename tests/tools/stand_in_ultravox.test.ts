@@ -9,6 +9,7 @@ import { createUltravoxClient } from "../../supabase/functions/_shared/ultravox/
 import { parseCall, unstorableText } from "../../supabase/functions/_shared/ultravox/call.ts";
 import {
   type AccountHandle,
+  createdOverlaps,
   type DeletedCall,
   type FakeCall,
   fakeKey,
@@ -900,7 +901,8 @@ Deno.test("the request log records method, path, query, key and fault", async ()
   await get(fake, "toDate=2026-11-01&pageSize=5");
   assert.equal(fake.requests.length, 1);
   const [r] = fake.requests;
-  assert.deepEqual({ ...r, at: 0 }, {
+  assert.ok(r.doneAt >= r.at, "answered after it arrived");
+  assert.deepEqual({ ...r, at: 0, doneAt: 0 }, {
     n: 1,
     method: "GET",
     path: "/api/calls",
@@ -909,6 +911,7 @@ Deno.test("the request log records method, path, query, key and fault", async ()
     keyPresent: true,
     keyOk: true,
     at: 0,
+    doneAt: 0,
     fault: "status",
     status: 503,
   });
@@ -929,6 +932,41 @@ Deno.test("faults are taken one per request, in order, each `times` times", asyn
   for (let i = 0; i < 5; i++) statuses.push((await get(fake, "")).status);
   assert.deepEqual(statuses, [500, 500, 200, 429, 200]);
   assert.equal(fake.faults.pending, 0);
+});
+
+Deno.test("fault rules take the requests they match, whatever their order, before the queue and `times` times", async () => {
+  await using fake = await startFakeUltravox();
+  fake.faults.push({ kind: "status", status: 500 });
+  // A 429 storm on 17–19 October only, for two requests.
+  const storm = fake.faultRules.add({
+    match: createdOverlaps("2026-10-17T00:00:00.000000Z", "2026-10-19T23:59:59.999999Z"),
+    fault: { kind: "status", status: 429, retryAfter: "30" },
+    times: 2,
+  });
+  const slice = (from: string, to: string) => `fromDate=${from}&toDate=${to}`;
+  const stormed = slice("2026-10-19T23:59:59.999999Z", "2026-10-22T00:00:00Z"); // shares 1 µs
+  const apart = slice("2026-10-20T00:00:00Z", "2026-10-22T00:00:00Z");
+  const statuses = [];
+  for (const q of [stormed, apart, "toDate=2026-10-16T23:59:59.999999Z", stormed, stormed]) {
+    statuses.push((await get(fake, q)).status);
+  }
+  // The queued 500 goes to the first request no rule takes; the rule's third match passes.
+  assert.deepEqual(statuses, [429, 500, 200, 429, 200]);
+  assert.equal(storm.hits, 2);
+  assert.deepEqual(fake.requests.map((r) => r.fault), ["status", "status", null, "status", null]);
+  // Unbounded sides overlap everything on that side; a removed rule takes nothing more.
+  const slow = fake.faultRules.add({
+    match: createdOverlaps(null, "2026-10-01T00:00:00Z"),
+    fault: { kind: "latency", ms: 1 },
+  });
+  await get(fake, "fromDate=2026-10-01T00:00:00Z&toDate=2026-10-02T00:00:00Z");
+  await get(fake, "fromDate=2026-10-01T00:00:00.000001Z&toDate=2026-10-02T00:00:00Z");
+  slow.remove();
+  await get(fake, "toDate=2026-10-02T00:00:00Z");
+  assert.equal(slow.hits, 1);
+  assert.throws(() =>
+    fake.faultRules.add({ match: () => true, fault: { kind: "pass" }, times: 0 })
+  );
 });
 
 Deno.test("a status fault sends Retry-After as given", async () => {

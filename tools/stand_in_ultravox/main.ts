@@ -31,10 +31,14 @@ async function serveBySpec(text: string): Promise<never> {
   const reported = new Map<string, number>(); // requests per key already in a stats answer
   for await (const line of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
     if (line.trim().split("\n").includes("stats")) {
-      console.log(JSON.stringify(Object.fromEntries(fake.accounts.map((a) => {
-        const since = reported.get(a.apiKey) ?? 0;
-        reported.set(a.apiKey, a.requests.length);
-        return [a.apiKey, keyStats(a.requests.slice(since))];
+      // By the account's key; an account whose key was revoked has none to report under.
+      const keyed = fake.accounts.flatMap((a) =>
+        a.apiKey === null ? [] : [{ ...a, key: a.apiKey }]
+      );
+      console.log(JSON.stringify(Object.fromEntries(keyed.map((a) => {
+        const since = reported.get(a.key) ?? 0;
+        reported.set(a.key, a.requests.length);
+        return [a.key, keyStats(a.requests.slice(since))];
       }))));
     }
   }

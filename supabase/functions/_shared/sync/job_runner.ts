@@ -199,15 +199,16 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
       }
       if (outcome.slice_date_from !== undefined) fromDate = outcome.slice_date_from;
       if (nextCursor === null && outcome.next_slice_no != null) {
-        // This slice is done; the step leased us the next one: walk it from its start.
+        // This slice is done; the step leased us the next one: walk it from where it stands
+        // (its start, or the cursor a walker before us left it at).
         ctx.log({ event: "slice_next", job_id: job.id, slice_no: outcome.next_slice_no });
         walk = store.walkOf(holder, { id: job.id, slice_no: outcome.next_slice_no });
-        cursor = null;
+        cursor = outcome.next_cursor ?? null;
         fromDate = outcome.next_date_from ?? null;
         toDate = outcome.next_date_to!;
-        guard = walkGuard(null);
+        guard = walkGuard(cursor);
         resumable = true;
-        inFlight = ctx.budget.takePage() ? settleLater(fetchPage(null)) : null;
+        inFlight = ctx.budget.takePage() ? settleLater(fetchPage(cursor)) : null;
         continue;
       }
       if (nextCursor === null && job.slice_no !== null) {

@@ -37,6 +37,7 @@ export interface PageOutcome {
   next_slice_no?: number | null;
   next_date_from?: string | null;
   next_date_to?: string | null;
+  next_cursor?: string | null;
 }
 
 export interface InvalidCall {
