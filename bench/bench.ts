@@ -25,7 +25,12 @@ import {
   withCronPaused,
 } from "./database.ts";
 import { type DispatchResult, measureDispatchHold } from "./dispatch_hold.ts";
-import { type EndToEndResult, type EndToEndRuns, measureEndToEnd } from "./end_to_end.ts";
+import {
+  type EndToEndResult,
+  type EndToEndRuns,
+  measureEndToEnd,
+  stopServes,
+} from "./end_to_end.ts";
 import { measureIdleTick } from "./idle_tick.ts";
 import { type LatencyRun, measureLatencyBound } from "./latency_bound.ts";
 import { machineFacts } from "./machine.ts";
@@ -122,6 +127,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     log(`${signal}: restoring the cron schedule and deleting the bench's agencies`);
     const fresh = benchSql();
     try {
+      await stopServes();
       await restoreCron(fresh);
       await restoreDispatchSecrets(fresh);
       await deleteAgencies(fresh);

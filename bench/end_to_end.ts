@@ -97,6 +97,20 @@ function peakRssMb(pid: number): number {
   return kb / 1024;
 }
 
+/** The serve processes running now, so an interrupted bench can stop them (stopServes). */
+const running = new Set<Deno.ChildProcess>();
+
+/** Stops every serve process this module started and has not stopped yet. */
+export async function stopServes(): Promise<void> {
+  for (const child of running) {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await child.status;
+  }
+  running.clear();
+}
+
 /** `deno task serve`'s program in a process of its own, once it prints its ready line. */
 async function spawnServe(env: Record<string, string>, heapMb?: number, flags: string[] = []) {
   const child = new Deno.Command(Deno.execPath(), {
@@ -113,6 +127,8 @@ async function spawnServe(env: Record<string, string>, heapMb?: number, flags: s
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  running.add(child);
+  child.status.finally(() => running.delete(child));
   // Its stderr: one line per request served; kept only to count invocations and to quote
   // the last lines when something goes wrong.
   let invocations = 0;

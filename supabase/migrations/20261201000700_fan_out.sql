@@ -25,7 +25,11 @@ revoke all on public.sync_dispatch_settings from anon, authenticated;
 
 -- Pieces of work claimable now (a job's own walk, or a slice), of one job when given, and
 -- the requests that takes: one per jobs_per_invocation pieces, at most max_invocations.
-create function public.sync_invocations_wanted(p_job_id uuid default null, p_now timestamptz default now())
+create function public.sync_invocations_wanted(
+  p_job_id uuid default null,
+  p_now timestamptz default now(),
+  p_progressing_only boolean default false   -- leave out work whose last attempt failed
+)
 returns integer
 language sql stable security definer set search_path = '' as $$
   with work as (
@@ -35,6 +39,7 @@ language sql stable security definer set search_path = '' as $$
      where j.status in ('pending', 'in_progress')   -- the active-jobs index
        and public.sync_job_is_claimable(j, l, p_now)
        and (p_job_id is null or j.id = p_job_id)
+       and not (p_progressing_only and coalesce(l.failed_attempts, 0) > 0)
     union all
     select count(*)
       from public.historical_sync_jobs j
@@ -42,27 +47,38 @@ language sql stable security definer set search_path = '' as $$
      where j.status in ('pending', 'in_progress')
        and public.sync_slice_is_claimable(j, s, p_now)
        and (p_job_id is null or j.id = p_job_id)
+       and not (p_progressing_only and s.failed_attempts > 0)
   )
   select least(ceil(sum(work.n)::numeric / greatest(d.jobs_per_invocation, 1)), d.max_invocations)::integer
     from work, public.sync_dispatch_settings d
    group by d.jobs_per_invocation, d.max_invocations;
 $$;
 comment on function public.sync_invocations_wanted is
-  'How many processor requests the claimable work needs now (0 when none): one per jobs_per_invocation pieces of work, at most max_invocations (sync_dispatch_settings).';
+  'How many processor requests the claimable work needs now (0 when none): one per jobs_per_invocation pieces of work, at most max_invocations (sync_dispatch_settings). With p_progressing_only, work whose last attempt failed is left out: it is retried on a later tick, not at once.';
 
 -- ── continuations and kicks ────────────────────────────────────────────────────────
 -- Now a list of request ids (callers that `perform` it, as schedule_catch_ups, are unaffected).
 drop function public.request_sync_continuation(uuid);
-create function public.request_sync_continuation(p_job_id uuid default null)
+create function public.request_sync_continuation(
+  p_job_id uuid default null,
+  p_only_if_work boolean default false
+)
 returns bigint[]
 language plpgsql security definer set search_path = '' as $$
 declare
   v_ids bigint[] := '{}';
   v_body jsonb := case when p_job_id is null then '{}'::jsonb
                        else jsonb_build_object('job_id', p_job_id) end;
+  -- "Only if work": work that is progressing, not a job whose last attempt just failed
+  -- (retried on a later tick, so a transient outage does not burn its attempts in seconds).
+  v_wanted integer := coalesce(public.sync_invocations_wanted(p_job_id, now(), p_only_if_work), 0);
 begin
-  -- At least one: a kick's job may be claimable only once its creating transaction is seen.
-  for i in 1 .. greatest(coalesce(public.sync_invocations_wanted(p_job_id), 0), 1) loop
+  if p_only_if_work and v_wanted = 0 then
+    return v_ids;  -- nothing claimable: nothing to ask for
+  end if;
+  -- Otherwise at least one: a kick's job may be claimable only once its creating
+  -- transaction is seen, and work left by a run's budget is its own lease until released.
+  for i in 1 .. greatest(v_wanted, 1) loop
     v_ids := v_ids || public.post_process_historical_sync(v_body);
   end loop;
   return v_ids;
@@ -71,7 +87,7 @@ exception when object_not_in_prerequisite_state then
 end;
 $$;
 comment on function public.request_sync_continuation is
-  'Queues short calls of process-historical-sync through pg_net (for p_job_id only, when given: a start''s kick), as many as the claimable work needs (sync_invocations_wanted, at least one), so work begins or continues without waiting for the next minute; null when a Vault secret is missing.';
+  'Queues short calls of process-historical-sync through pg_net (for p_job_id only, when given: a start''s kick), as many as the claimable work needs (sync_invocations_wanted; at least one, or with p_only_if_work none when nothing is claimable), so work begins or continues without waiting for the next minute; null when a Vault secret is missing.';
 
 -- ── the dispatcher ─────────────────────────────────────────────────────────────────
 create or replace function public.dispatch_historical_sync(p_now timestamptz default now())
@@ -207,12 +223,12 @@ comment on function public.report_sync_run is
   'A processor run started by a dispatch reports its summary (or its error) on the tick''s log row; the row completes (or fails, naming each error) when every request the dispatch posted has reported, with runs, every job and the longest duration in result. Empty when the row is unknown or already closed.';
 
 revoke execute on function
-  public.sync_invocations_wanted(uuid, timestamptz),
-  public.request_sync_continuation(uuid),
+  public.sync_invocations_wanted(uuid, timestamptz, boolean),
+  public.request_sync_continuation(uuid, boolean),
   public.report_sync_run(uuid, jsonb, text, timestamptz)
 from public, anon, authenticated;
 grant execute on function
-  public.sync_invocations_wanted(uuid, timestamptz),
-  public.request_sync_continuation(uuid),
+  public.sync_invocations_wanted(uuid, timestamptz, boolean),
+  public.request_sync_continuation(uuid, boolean),
   public.report_sync_run(uuid, jsonb, text, timestamptz)
 to service_role;

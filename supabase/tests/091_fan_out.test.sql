@@ -8,7 +8,7 @@ begin;
 -- whole shared database; jobs committed by others while this file runs are not seen.
 set transaction isolation level repeatable read;
 create extension if not exists pgtap with schema extensions;
-select plan(96);
+select plan(101);
 
 -- ── helpers ─────────────────────────────────────────────────────────────────────────
 -- Ids of this file: agencies 091a…01nn, cron log rows 091a…02nn, holders 091a…03nn.
@@ -277,6 +277,25 @@ select is(
   (select count(*)::int from cont, unnest(cont.ids) i
     where cont.n = 3 and pg_temp.body(i) = '{"wait": false}'::jsonb),
   2, 'each body is exactly {wait: false}');
+-- Only if work (after a run that made progress): job 5 alone, leased, gets nothing; work
+-- whose last attempt failed (slice attempts counted, unleased) is left for a later tick.
+insert into cont values (4, public.request_sync_continuation(pg_temp.jid(5), true));
+select is((select ids from cont where n = 4), '{}'::bigint[],
+  'request_sync_continuation(job 5, only if work) queues nothing: nothing is claimable');
+update public.historical_sync_job_slices set failed_attempts = 1 where job_id = pg_temp.jid(4);
+select is(public.sync_invocations_wanted(pg_temp.jid(4), now(), true), 0,
+  'with every slice''s last attempt failed, job 4 needs no invocation among progressing work');
+select is(public.sync_invocations_wanted(pg_temp.jid(4), now()), 2,
+  'though a tick still counts its 8 slices: 2');
+insert into cont values (5, public.request_sync_continuation(pg_temp.jid(4), true));
+select is((select ids from cont where n = 5), '{}'::bigint[],
+  'so a continuation only if work queues nothing for it: it is retried on a later tick');
+update public.historical_sync_job_slices set failed_attempts = 0
+ where job_id = pg_temp.jid(4) and slice_no <= 5;
+insert into cont values (6, public.request_sync_continuation(pg_temp.jid(4), true));
+select is(cardinality((select ids from cont where n = 6)), 2,
+  'with 5 slices progressing again: ceil(5 / 4) = 2 requests');
+update public.historical_sync_job_slices set failed_attempts = 0 where job_id = pg_temp.jid(4);
 -- Not set up for dispatch: null, nothing queued.
 create temp table queue_before as
   select count(*)::int as n from net.http_request_queue
@@ -433,23 +452,23 @@ select set_eq(
 -- ══ 6. definitions and privileges ══════════════════════════════════════════════════
 select ok(
   (select prosecdef and proconfig = array['search_path=""'] from pg_proc
-    where oid = 'public.sync_invocations_wanted(uuid, timestamptz)'::regprocedure),
+    where oid = 'public.sync_invocations_wanted(uuid, timestamptz, boolean)'::regprocedure),
   'sync_invocations_wanted is security definer with an empty search_path');
 select ok(
   (select prosecdef and proconfig = array['search_path=""'] from pg_proc
-    where oid = 'public.request_sync_continuation(uuid)'::regprocedure),
+    where oid = 'public.request_sync_continuation(uuid, boolean)'::regprocedure),
   'request_sync_continuation is security definer with an empty search_path');
 select ok(
   (select prosecdef and proconfig = array['search_path=""'] from pg_proc
     where oid = 'public.report_sync_run(uuid, jsonb, text, timestamptz)'::regprocedure),
   'report_sync_run is security definer with an empty search_path');
 
-select function_privs_are('public', 'sync_invocations_wanted', array['uuid', 'timestamp with time zone'],
+select function_privs_are('public', 'sync_invocations_wanted', array['uuid', 'timestamp with time zone', 'boolean'],
   r, case when r = 'service_role' then array['EXECUTE'] else '{}'::text[] end,
   case when r = 'service_role' then 'service_role may execute sync_invocations_wanted'
        else r || ' may not execute sync_invocations_wanted' end)
   from unnest(array['service_role', 'anon', 'authenticated']) r;
-select function_privs_are('public', 'request_sync_continuation', array['uuid'],
+select function_privs_are('public', 'request_sync_continuation', array['uuid', 'boolean'],
   r, case when r = 'service_role' then array['EXECUTE'] else '{}'::text[] end,
   case when r = 'service_role' then 'service_role may execute request_sync_continuation'
        else r || ' may not execute request_sync_continuation' end)

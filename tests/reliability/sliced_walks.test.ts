@@ -309,6 +309,23 @@ async function endPools(pools: Sql[]) {
 
 // ---- 1. SIGKILL mid-slice ---------------------------------------------------------------------
 
+/** 0 lost, 0 duplicated, no mismatch or problem, and every counter exactly `calls`. */
+function assertExactlyOnce(
+  check: Awaited<ReturnType<typeof checkJob>>,
+  problems: unknown[],
+  calls: number,
+) {
+  assert.equal(check.lost, 0, "calls lost");
+  assert.equal(check.duplicated, 0, "calls duplicated");
+  assert.deepEqual(check.mismatches, []);
+  assert.deepEqual(problems, []);
+  const { processed_calls, imported_calls, skipped_calls, failed_calls, total_calls } = check.job;
+  assert.deepEqual(
+    [processed_calls, imported_calls, skipped_calls, failed_calls, total_calls, check.rows],
+    [calls, calls, 0, 0, calls, calls],
+  );
+}
+
 Deno.test("sliced walk: a processor SIGKILLed mid-slice leaves whole pages; once the leases run out, fresh invocations finish the job exactly", async () => {
   const started = performance.now();
   await using db = await TestDb.open();
@@ -396,10 +413,7 @@ Deno.test("sliced walk: a processor SIGKILLed mid-slice leaves whole pages; once
     assert.deepEqual(problemsAtKill, [], "after the kill: whole pages only, slices tile the range");
     assert.equal(early, 0, "no slice claimable before its lease runs out");
     assert.equal(status, "completed");
-    assert.equal(check.lost, 0, "calls lost");
-    assert.equal(check.duplicated, 0, "calls duplicated");
-    assert.deepEqual(check.mismatches, []);
-    assert.deepEqual(problems, []);
+    assertExactlyOnce(check, problems, 156);
     assert.deepEqual(
       {
         processed: check.job.processed_calls,
@@ -658,21 +672,7 @@ Deno.test("sliced walk: a 429 storm on one slice's range: the other slices finis
     assert.equal(eventCount(log, "job_rate_limited"), STORM_ROUNDS);
     assert.deepEqual(log.waits, [], "Retry-After: 30 is never slept in the invocation");
     assert.equal(status, "completed");
-    assert.equal(check.lost, 0, "calls lost");
-    assert.equal(check.duplicated, 0, "calls duplicated");
-    assert.deepEqual(check.mismatches, []);
-    assert.deepEqual(problems, []);
-    assert.deepEqual(
-      [
-        check.job.processed_calls,
-        check.job.imported_calls,
-        check.job.skipped_calls,
-        check.job.failed_calls,
-        check.job.total_calls,
-        check.rows,
-      ],
-      [161, 161, 0, 0, 161, 161],
-    );
+    assertExactlyOnce(check, problems, 161);
     assert.equal(check.job.error_message, null, "waiting out a Retry-After is no error");
     assert.equal(await storedOf(db.sql, calls.filter((c) => !seen.includes(c))), 0);
     assert.ok(slices.every((s) => s.done && s.holder === null));
@@ -774,21 +774,7 @@ Deno.test("sliced walk: slices that finish early split the largest remaining one
     assert.equal(atKill[0].holder, childHolder, "slice 1 was still the dead child's at the kill");
     assert.equal(atKill[0].done, false);
     assert.equal(status, "completed");
-    assert.equal(check.lost, 0, "calls lost");
-    assert.equal(check.duplicated, 0, "calls duplicated");
-    assert.deepEqual(check.mismatches, []);
-    assert.deepEqual(problems, []);
-    assert.deepEqual(
-      [
-        check.job.processed_calls,
-        check.job.imported_calls,
-        check.job.skipped_calls,
-        check.job.failed_calls,
-        check.job.total_calls,
-        check.rows,
-      ],
-      [126, 126, 0, 0, 126, 126],
-    );
+    assertExactlyOnce(check, problems, 126);
     assert.ok(slices.length > SLICES, "slice 1 was split");
     assert.ok(
       micros(s1.date_from!) > micros(first.date_from!),
@@ -907,21 +893,7 @@ Deno.test("sliced walk: a finisher handed a dead walker's slice resumes it at it
       { status: "completed", error_message: null, fenced_out: 0 },
     );
     assert.equal(restarts.length, 0, "no slice with a cursor was walked again from its first page");
-    assert.equal(check.lost, 0, "calls lost");
-    assert.equal(check.duplicated, 0, "calls duplicated");
-    assert.deepEqual(check.mismatches, []);
-    assert.deepEqual(problems, []);
-    assert.deepEqual(
-      [
-        check.job.processed_calls,
-        check.job.imported_calls,
-        check.job.skipped_calls,
-        check.job.failed_calls,
-        check.job.total_calls,
-        check.rows,
-      ],
-      [160, 160, 0, 0, 160, 160],
-    );
+    assertExactlyOnce(check, problems, 160);
   } finally {
     await sql.end({ timeout: 5 });
     await restoreCron();

@@ -70,14 +70,19 @@ export async function processHistoricalSync(
     log,
   };
   const results = mergeByJob(await Promise.all(jobs.map((job) => runJob(ctx, job))));
-  if (unfinished.length > 0) {
-    // Work is left and only the budget stopped it: the next invocation starts now, not at
-    // the next cron tick. Without it the tick still continues, so a failure here is no loss.
-    const requestIds = await store.requestContinuation().catch((e) => {
+  // Work is left: ours, stopped by the budget; or, after a run that made progress, other
+  // work its share of a tick left claimable (a failing job waits for a later tick). The
+  // next invocations start now, not at the next cron tick; without them the tick still
+  // continues, so a failure here is no loss.
+  const progressed = results.some((r) => r.pages > 0);
+  if (unfinished.length > 0 || progressed) {
+    const requestIds = await store.requestContinuation(unfinished.length === 0).catch((e) => {
       log({ event: "continuation_failed", message: e instanceof Error ? e.message : String(e) });
       return null;
     });
-    log({ event: "continuation", job_ids: [...new Set(unfinished)], request_ids: requestIds });
+    if (unfinished.length > 0 || (requestIds?.length ?? 0) > 0) {
+      log({ event: "continuation", job_ids: [...new Set(unfinished)], request_ids: requestIds });
+    }
   }
   return { jobs: results, duration_ms: Math.round(performance.now() - started) };
 }

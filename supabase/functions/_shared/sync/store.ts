@@ -113,12 +113,13 @@ export function syncStore(sql: Sql) {
     },
 
     /**
-     * Queues the next invocations through pg_net, as many as the claimable work needs;
-     * null when dispatch is not set up.
+     * Queues the next invocations through pg_net, as many as the claimable work needs (at
+     * least one; with `onlyIfWork`, none when nothing is claimable); null when dispatch is
+     * not set up.
      */
-    async requestContinuation(): Promise<string[] | null> {
+    async requestContinuation(onlyIfWork = false): Promise<string[] | null> {
       const [row] = await sql<{ request_ids: string[] | null }[]>`
-        select public.request_sync_continuation() as request_ids`;
+        select public.request_sync_continuation(null, ${onlyIfWork}) as request_ids`;
       return row.request_ids;
     },
 
