@@ -75,11 +75,10 @@ export function figures(r: Runs, s: Settings) {
     latency: latencyFigures(r.latency, s.latencyMs),
     dispatch: dispatchFigures(r.dispatch),
     endToEnd: r.endToEnd.zeroLatency.length > 0
-      ? endToEndFigures(
-        r.endToEnd,
-        s.endToEnd,
-        (r.ceiling.jsonb[s.endToEnd.pageSize] ?? []).map((c) => c.callsPerSec),
-      )
+      ? endToEndFigures(r.endToEnd, s.endToEnd, {
+        values: (r.ceiling.values[s.endToEnd.pageSize] ?? []).map((c) => c.callsPerSec),
+        tightest: (r.ceiling.jsonb[s.endToEnd.pageSize] ?? []).map((c) => c.callsPerSec),
+      })
       : null,
     scaleOut: s.scaleProcessors.length > 0
       ? scaleOutFigures(r.scaleOut, s, ceiling.jsonb[s.defaultPageSize].median)
