@@ -162,10 +162,11 @@ export async function serveProcessor(sql: Sql, opts: {
   const handler = makeHandler({
     sql,
     config,
-    // The dispatcher's body names no job; ours claims only the test's own (see the top).
-    process: async () => {
+    // A kick names its job and is served as the real function serves it; the dispatcher's
+    // body names none, and ours then claims only the test's own (see the top).
+    process: async (asked) => {
       const run = await processHistoricalSync({ sql, config, log: () => {} }, {
-        jobId: opts.jobId,
+        jobId: asked.jobId ?? opts.jobId,
       });
       runs.push(run);
       return run;
