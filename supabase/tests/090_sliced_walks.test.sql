@@ -5,7 +5,7 @@
 -- file comes before them.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(139);
+select plan(142);
 
 -- ── helpers ─────────────────────────────────────────────────────────────────────────
 -- Agencies 090a…, holders 090d…, calls 090e…; one job per agency, found by its agency.
@@ -480,6 +480,26 @@ select results_eq(
   $$ select holder, failed_attempts from pg_temp.slice(12, 3) $$,
   $$ values (null::uuid, 10) $$,
   'slice 3, its attempts run out, is not handed on to the worker of a finished slice');
+
+-- A slice a walker left mid-walk (its lease ran out at its cursor) is handed on at that
+-- cursor, not from its start. Job 16 (2 slices): H2 walked slice 2 to cursor k2 and died.
+select lives_ok(
+  $$ select public.create_sync_job(pg_temp.ag(16), '2026-01-01Z', '2026-01-03Z', null, '2026-02-01T09:00:00Z',
+                                   'user', false, 2);
+     select public.claim_sync_work(pg_temp.h(1), 1, 120, pg_temp.jid(16), '2026-02-01T10:00:00Z');
+     select public.claim_sync_work(pg_temp.h(2), 1, 60, pg_temp.jid(16), '2026-02-01T10:00:00Z');
+     select public.record_sync_slice_page(pg_temp.jid(16), 2, pg_temp.h(2), null, 'k2', '[]'::jsonb, '[]'::jsonb,
+                                          0, 60, 2, p_now => '2026-02-01T10:00:01Z') $$,
+  'job 16: slice 1 H1''s; slice 2 walked by H2 to cursor k2, its lease until 10:01:01');
+select results_eq(
+  $$ select next_slice_no, next_cursor from public.record_sync_slice_page(pg_temp.jid(16), 1, pg_temp.h(1), null, null,
+       '[]'::jsonb, '[]'::jsonb, 0, 120, 2, p_now => '2026-02-01T10:05:00Z') $$,
+  $$ values (2, 'k2'::text) $$,
+  'slice 1 done after H2''s lease ran out: slice 2 is handed on with its cursor k2');
+select results_eq(
+  $$ select holder, cursor, failed_attempts from pg_temp.slice(16, 2) $$,
+  $$ values (pg_temp.h(1), 'k2'::text, 1) $$,
+  'slice 2 is H1''s now, still at k2, with the hand-on counted as an attempt (the page before reset them)');
 
 -- ══ 6. release, renew, error, failure ═══════════════════════════════════════════════
 -- Job 14: 2 slices; H1 claims slice 1 at 10:00 (60 s).

@@ -19,6 +19,7 @@ import {
   createJob,
   dbSql,
   freshAccount,
+  type HeldLock,
   holdLock,
   loadJob,
   noSleep,
@@ -44,6 +45,8 @@ interface Scene {
   child: ChildProcessor;
   /** The account, newest first (API order). */
   calls: FakeCall[];
+  /** With `lockEarlier`: the lock on the earlier-imported call's row, taken before the child. */
+  lock: HeldLock | null;
 }
 
 /**
@@ -148,7 +151,9 @@ async function killChild(child: ChildProcessor) {
 async function crashAndRecover(
   test: string,
   kill: (scene: Scene) => Promise<Record<string, unknown>>,
-  opts: { earlierImport?: boolean } = {},
+  // lockEarlier: hold that call's row (see lockEarlierRow) before the child starts, so its
+  // page 3 cannot have passed it by the time the test looks.
+  opts: { earlierImport?: boolean; lockEarlier?: boolean } = {},
 ) {
   const started = performance.now();
   await using db = await TestDb.open();
@@ -162,13 +167,15 @@ async function crashAndRecover(
     // That call is then in `calls` already (skipped, and refreshed), not written by this job.
     const earlier = opts.earlierImport ? calls[EARLIER] : null;
     if (earlier) await importedEarlier(db.sql, agency.id, earlier);
+    const lock = opts.lockEarlier ? await lockEarlierRow(db.sql, calls) : null;
     const config = syncConfig(fake.baseUrl, { SYNC_PAGE_SIZE: PAGE, SYNC_LEASE_SECONDS: 2 });
     const child = spawnProcessor([jobId], config);
     let notes: Record<string, unknown>;
     try {
-      notes = await kill({ sql: db.sql, fake, agencyId: agency.id, jobId, child, calls });
+      notes = await kill({ sql: db.sql, fake, agencyId: agency.id, jobId, child, calls, lock });
     } finally {
       child.kill();
+      await lock?.release();
     }
     const exit = await child.done;
 
@@ -306,12 +313,12 @@ Deno.test("a worker killed after fetching a page, before writing it, loses nothi
 Deno.test("a worker killed between its upsert and its commit has the page rolled back when its backend ends", async () => {
   await crashAndRecover(
     "killed after the upsert, before commit; backend terminated",
-    async ({ sql, agencyId, jobId, child, calls }) => {
+    async ({ sql, agencyId, jobId, child, calls, lock: held }) => {
       // record_sync_page fences (locking the job and lease rows), inserts the page's new
       // calls, refreshes the call an earlier import wrote, then moves the job: holding that
-      // call's row stops page 3's step after the upsert, before the commit. Pages 1 and 2
-      // never touch that row, so the lock is taken at once, well before page 3.
-      const lock = await lockEarlierRow(sql, calls);
+      // call's row (taken before the child started) stops page 3's step after the upsert,
+      // before the commit. Pages 1 and 2 never touch that row.
+      const lock = held!;
       let wroteCalls = false;
       try {
         await waitFor("page 2 committed", async () => await committed(sql, jobId) >= 2 * PAGE);
@@ -337,15 +344,15 @@ Deno.test("a worker killed between its upsert and its commit has the page rolled
       assert.equal(row?.raw_served, false, "the refresh was rolled back too");
       return { kill_point: "page 3 upserted, not committed; backend terminated → rolled back" };
     },
-    { earlierImport: true },
+    { earlierImport: true, lockEarlier: true },
   );
 });
 
 Deno.test("a worker killed between its upsert and its commit whose statement still completes lands the whole page once", async () => {
   await crashAndRecover(
     "killed after the upsert, before commit; statement completes",
-    async ({ sql, agencyId, jobId, child, calls }) => {
-      const lock = await lockEarlierRow(sql, calls); // as above: page 3's step stops there
+    async ({ sql, agencyId, jobId, child, calls, lock: held }) => {
+      const lock = held!; // as above: page 3's step stops there
       let stepPid = 0;
       let wroteCalls = false;
       try {
@@ -376,7 +383,7 @@ Deno.test("a worker killed between its upsert and its commit whose statement sti
         orphan_committed_page_3: landed === 3 * PAGE,
       };
     },
-    { earlierImport: true },
+    { earlierImport: true, lockEarlier: true },
   );
 });
 
