@@ -155,6 +155,10 @@ comment on function public.create_sync_job is
   'Inserts a pending job and its engine state (what started it); an uncapped job other than a catch-up, with p_slices > 1, is planned as that many time slices. Empty when the agency already has an active one (the unique partial index decides, so two racing starts cannot both succeed).';
 
 -- ── what one page imports, said once ────────────────────────────────────────────────
+-- An object that cannot be stored carries its `created` when that is readable, so it is
+-- counted by the walk whose range holds it (a split's stale page lists it twice otherwise).
+alter type public.sync_page_invalid add attribute created timestamptz;
+
 create type public.sync_page_import as (
   counted integer,          -- objects of the page that count (in range, not counted before)
   imported integer,
@@ -270,12 +274,14 @@ begin
               and c.raw ->> 'billingStatus' = 'BILLING_STATUS_PENDING');
   get diagnostics r.refreshed = row_count;
 
-  -- Objects that cannot be stored, up to the cut; the latest in API order is named.
+  -- Objects that cannot be stored, up to the cut and (when their created is readable) inside
+  -- the range; the latest in API order is named.
   select count(*), (array_agg(coalesce(i.call_id, 'a call without a valid callId') || ': ' || i.reason
                               order by i.ord desc))[1]
     into r.failed, r.failure
     from unnest(v_invalid) i
-   where v_cut is null or i.ord <= v_cut;
+   where (v_cut is null or i.ord <= v_cut)
+     and (i.created is null or (i.created <= p_to and (p_from is null or i.created >= p_from)));
   r.failure := coalesce(r.failure, p_stored_failure);
 
   -- Fields stored as null for an unexpected shape, of the calls this page imported (a call
@@ -455,6 +461,12 @@ begin
     return;
   end if;
   if s.failed_attempts >= p_max_attempts then
+    -- The job row, without waiting: a step holding it may be waiting on this slice (lock
+    -- order job → slice); then the next claim gives the slice up.
+    perform 1 from public.historical_sync_jobs where id = p_job_id for no key update skip locked;
+    if not found then
+      return;
+    end if;
     update public.historical_sync_jobs
        set status = 'failed', completed_at = p_now, last_error_at = p_now,
            error_message = format(
@@ -577,6 +589,7 @@ create function public.record_sync_slice_page(
   p_lease_seconds integer,
   p_min_split_calls integer default 200,   -- 2 × SYNC_PAGE_SIZE: smaller remainders are not split
   p_max_attempts integer default 10,       -- SYNC_MAX_ATTEMPTS: a slice out of them is not handed on
+  p_take_next boolean default true,        -- false: the worker's budget is spent, hand nothing on
   p_now timestamptz default now()
 ) returns table (
   status public.sync_job_status,
@@ -653,7 +666,7 @@ begin
    where s.job_id = p_job_id and s.slice_no = p_slice_no
   returning * into v_slice;
 
-  if v_done then
+  if v_done and p_take_next then
     -- Go on with a slice nobody holds (one never claimed first; one a walker left, at its
     -- cursor), or else split the largest remaining one: its older part becomes a new slice,
     -- leased to us.
@@ -852,7 +865,7 @@ revoke execute on function
   public.sync_count_page(uuid, public.sync_page_import, text, integer, boolean, timestamptz),
   public.claim_sync_slice(uuid, uuid, integer, integer, timestamptz, integer),
   public.claim_sync_work(uuid, integer, integer, uuid, timestamptz, integer),
-  public.record_sync_slice_page(uuid, integer, uuid, text, text, jsonb, jsonb, integer, integer, integer, integer, timestamptz),
+  public.record_sync_slice_page(uuid, integer, uuid, text, text, jsonb, jsonb, integer, integer, integer, integer, boolean, timestamptz),
   public.renew_sync_slice_lease(uuid, integer, uuid, integer, timestamptz),
   public.release_sync_slice(uuid, integer, uuid, timestamptz),
   public.sync_slice_fence(uuid, integer, uuid, text),
@@ -863,14 +876,18 @@ grant execute on function
   public.sync_slice_is_claimable(public.historical_sync_jobs, public.historical_sync_job_slices, timestamptz),
   public.plan_sync_slices(timestamptz, timestamptz, integer),
   public.create_sync_job(uuid, timestamptz, timestamptz, integer, timestamptz, text, boolean, integer),
-  public.sync_import_page(public.historical_sync_jobs, timestamptz, timestamptz, timestamptz, uuid[], text[], text, jsonb, jsonb, timestamptz),
-  public.sync_count_page(uuid, public.sync_page_import, text, integer, boolean, timestamptz),
   public.claim_sync_slice(uuid, uuid, integer, integer, timestamptz, integer),
   public.claim_sync_work(uuid, integer, integer, uuid, timestamptz, integer),
-  public.record_sync_slice_page(uuid, integer, uuid, text, text, jsonb, jsonb, integer, integer, integer, integer, timestamptz),
+  public.record_sync_slice_page(uuid, integer, uuid, text, text, jsonb, jsonb, integer, integer, integer, integer, boolean, timestamptz),
   public.renew_sync_slice_lease(uuid, integer, uuid, integer, timestamptz),
   public.release_sync_slice(uuid, integer, uuid, timestamptz),
   public.sync_slice_fence(uuid, integer, uuid, text),
   public.record_sync_slice_error(uuid, integer, uuid, text, text, integer, timestamptz),
   public.fail_sync_slice(uuid, integer, uuid, text, text, timestamptz)
 to service_role;
+-- sync_import_page and sync_count_page write calls and counters without a fence of their
+-- own: only the fenced page steps (their owner's) call them, and no API role may.
+revoke execute on function
+  public.sync_import_page(public.historical_sync_jobs, timestamptz, timestamptz, timestamptz, uuid[], text[], text, jsonb, jsonb, timestamptz),
+  public.sync_count_page(uuid, public.sync_page_import, text, integer, boolean, timestamptz)
+from service_role;

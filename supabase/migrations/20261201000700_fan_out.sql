@@ -49,9 +49,13 @@ language sql stable security definer set search_path = '' as $$
        and (p_job_id is null or j.id = p_job_id)
        and not (p_progressing_only and s.failed_attempts > 0)
   )
-  select least(ceil(sum(work.n)::numeric / greatest(d.jobs_per_invocation, 1)), d.max_invocations)::integer
-    from work, public.sync_dispatch_settings d
-   group by d.jobs_per_invocation, d.max_invocations;
+  -- The settings row, or its defaults should it have been deleted.
+  , settings as (
+    select coalesce(max(d.jobs_per_invocation), 4) as per_run, coalesce(max(d.max_invocations), 4) as cap
+      from public.sync_dispatch_settings d
+  )
+  select least(ceil((select sum(n) from work)::numeric / greatest(per_run, 1)), cap)::integer
+    from settings;
 $$;
 comment on function public.sync_invocations_wanted is
   'How many processor requests the claimable work needs now (0 when none): one per jobs_per_invocation pieces of work, at most max_invocations (sync_dispatch_settings). With p_progressing_only, work whose last attempt failed is left out: it is retried on a later tick, not at once.';
@@ -121,7 +125,8 @@ begin
                where r.id = any (array(select jsonb_array_elements_text(
                                          coalesce(c.result -> 'request_ids',
                                                   jsonb_build_array(c.result -> 'request_id'))))::bigint[])
-               order by r.created desc
+               -- of several requests, the one that went wrong says why
+               order by (r.error_msg is null and r.status_code between 200 and 299), r.created desc
                limit 1),   -- pg_net's response table has no key: never assume one row
              '')
      where c.status = 'running' and c.started_at < p_now - interval '10 minutes'

@@ -370,8 +370,8 @@ select has_composite('public', 'sync_page_invalid', 'the composite type sync_pag
 select is(
   (select array_agg(a.attname::text || ' ' || format_type(a.atttypid, a.atttypmod) order by a.attnum)
      from pg_attribute a where a.attrelid = 'public.sync_page_invalid'::regclass and a.attnum > 0),
-  array['ord integer', 'call_id text', 'reason text'],
-  'sync_page_invalid is (ord integer, call_id text, reason text)');
+  array['ord integer', 'call_id text', 'reason text', 'created timestamp with time zone'],
+  'sync_page_invalid is (ord integer, call_id text, reason text, created timestamptz): created added by 20261201000600');
 select is(
   (select array_to_string(proargnames[10:], ', ') from pg_proc
     where oid = 'public.record_sync_page(uuid, uuid, text, text, jsonb, jsonb, integer, integer, timestamptz)'::regprocedure),

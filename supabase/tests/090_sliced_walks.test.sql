@@ -5,7 +5,7 @@
 -- file comes before them.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(142);
+select plan(144);
 
 -- ── helpers ─────────────────────────────────────────────────────────────────────────
 -- Agencies 090a…, holders 090d…, calls 090e…; one job per agency, found by its agency.
@@ -625,6 +625,26 @@ select is(
   ) as c(n, job, slice, expected, name)
  order by c.n;
 
+-- ══ 6b. objects that cannot be stored, by range ═══════════════════════════════════════
+-- Job 17 (2 slices of 1 and 2 January): slice 1's page lists three unstorable objects: one
+-- of 1 January, one of 2 January (slice 2's: a split's stale page can list it), one whose
+-- created is unreadable. The second is left to slice 2.
+select lives_ok(
+  $$ select public.create_sync_job(pg_temp.ag(17), '2026-01-01Z', '2026-01-02T23:59:59.999999Z', null,
+                                   '2026-02-01T09:00:00Z', 'user', false, 2);
+     select public.claim_sync_work(pg_temp.h(1), 1, 120, pg_temp.jid(17), '2026-02-01T10:00:00Z') $$,
+  'job 17: slice 1 leased to H1');
+select results_eq(
+  $$ select page_failed, failed_calls, processed_calls
+       from public.record_sync_slice_page(pg_temp.jid(17), 1, pg_temp.h(1), null, 'q1', '[]'::jsonb,
+         jsonb_build_array(
+           jsonb_build_object('ord', 0, 'call_id', 'in-range', 'reason', 'bad', 'created', '2026-01-01T08:00:00Z'),
+           jsonb_build_object('ord', 1, 'call_id', 'slice-2s', 'reason', 'bad', 'created', '2026-01-02T08:00:00Z'),
+           jsonb_build_object('ord', 2, 'call_id', 'no-created', 'reason', 'bad')),
+         null, 120, 2, p_now => '2026-02-01T10:00:05Z') $$,
+  $$ values (2, 2, 2) $$,
+  'slice 1 counts 2 failed: the one of its day and the one without a readable created, not slice 2''s');
+
 -- ══ 7. definitions and privileges ═══════════════════════════════════════════════════
 -- The steps are security definer; the two pure helpers (like sync_job_is_claimable) are
 -- security invoker. Every one has an empty search_path.
@@ -645,8 +665,8 @@ select is(
         'sync_import_page:definer:search_path=""', 'sync_slice_fence:definer:search_path=""',
         'sync_slice_is_claimable:invoker:search_path=""'],
   'exactly one of each new function; the steps security definer, the pure helpers invoker; all with an empty search_path');
-select function_privs_are('public', f.name, f.args, r.role, r.privs,
-                          format('%s %s execute %s', r.role, case when r.privs = '{}' then 'may not' else 'may' end, f.name))
+select function_privs_are('public', f.name, f.args, r.role, e.expected,
+                          format('%s %s execute %s', r.role, case when e.expected = '{}' then 'may not' else 'may' end, f.name))
   from (values
     (1, 'plan_sync_slices', array['timestamp with time zone', 'timestamp with time zone', 'integer']),
     (2, 'create_sync_job', array['uuid', 'timestamp with time zone', 'timestamp with time zone', 'integer',
@@ -659,7 +679,7 @@ select function_privs_are('public', f.name, f.args, r.role, r.privs,
                                   'timestamp with time zone']),
     (7, 'sync_count_page', array['uuid', 'sync_page_import', 'text', 'integer', 'boolean', 'timestamp with time zone']),
     (8, 'record_sync_slice_page', array['uuid', 'integer', 'uuid', 'text', 'text', 'jsonb', 'jsonb', 'integer',
-                                        'integer', 'integer', 'integer', 'timestamp with time zone']),
+                                        'integer', 'integer', 'integer', 'boolean', 'timestamp with time zone']),
     (9, 'renew_sync_slice_lease', array['uuid', 'integer', 'uuid', 'integer', 'timestamp with time zone']),
     (10, 'release_sync_slice', array['uuid', 'integer', 'uuid', 'timestamp with time zone']),
     (11, 'sync_slice_fence', array['uuid', 'integer', 'uuid', 'text']),
@@ -668,6 +688,9 @@ select function_privs_are('public', f.name, f.args, r.role, r.privs,
   ) as f(n, name, args)
   cross join (values (1, 'service_role'::name, array['EXECUTE']), (2, 'anon', '{}'::text[]),
                      (3, 'authenticated', '{}'::text[])) as r(k, role, privs)
+ -- the two unfenced helpers are for the page steps alone: no API role may execute them
+ cross join lateral (select case when f.name in ('sync_import_page', 'sync_count_page')
+                                 then '{}'::text[] else r.privs end as expected) e
  order by f.n, r.k;
 select table_privs_are('public', 'historical_sync_job_slices', r.role, '{}'::text[],
                        format('%s has no privilege on historical_sync_job_slices', r.role))

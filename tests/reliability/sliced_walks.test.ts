@@ -825,7 +825,7 @@ async function deadWalkerAt(
       select status from public.record_sync_slice_page(
         ${jobId}::uuid, ${s.slice_no}::integer, ${holder}::uuid, null, ${page.nextCursor},
         ${callsJson}::text::jsonb, ${JSON.stringify(invalid)}::text::jsonb, ${page.total}::integer,
-        60, ${2 * PAGE}::integer, 10, ${at}::timestamptz)`;
+        60, ${2 * PAGE}::integer, 10, p_now => ${at}::timestamptz)`;
     assert.ok(row, `the dead walker's page 1 of slice ${s.slice_no} landed`);
     cursors.push(page.nextCursor);
   }

@@ -587,6 +587,11 @@ Deno.test(`mapPage never throws, keeps every object in API order, and its JSON r
       assert.ok(allStorable(rows), "every text in callsJson is storable");
       const invalidJson = JSON.stringify(out.invalid); // what the page step sends as p_invalid
       assert.ok(allStorable(JSON.parse(invalidJson)), "every refusal is storable text");
+      // An unstorable object keeps its created when it is readable, for the slice's range.
+      for (const i of out.invalid) {
+        if (i.created == null) continue;
+        assert.match(i.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, `created of ${i.ord}`);
+      }
     }),
     pages,
   );

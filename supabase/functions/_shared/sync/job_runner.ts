@@ -9,6 +9,7 @@ import { UltravoxError } from "../ultravox/errors.ts";
 import type { Budget } from "./budget.ts";
 import type { ClaimedJob, InvalidCall, PageRow, PageWrite, SyncStore, WalkSteps } from "./store.ts";
 import { BrokenSourceError, walkGuard } from "./walk_guard.ts";
+import { isoFromMicros, readTimestamp } from "../time.ts";
 import { walkDeletedCalls } from "./deleted_walk.ts";
 
 export interface JobRunSummary {
@@ -61,10 +62,32 @@ export function mapPage(
       calls.push({ ord, ...parsed.row, unreadable: parsed.unreadable });
       createds.push(parsed.row.created_at);
     } else {
-      invalid.push({ ord, call_id: parsed.callId, reason: parsed.reason });
+      invalid.push({
+        ord,
+        call_id: parsed.callId,
+        reason: parsed.reason,
+        created: createdOf(results[ord]),
+      });
     }
   }
   return { callsJson: JSON.stringify(calls), invalid, createds };
+}
+
+/** An object's `created` when it is readable (ISO, microseconds), else null; never throws. */
+function createdOf(o: unknown): string | null {
+  try {
+    const created = typeof o === "object" && o !== null
+      ? (o as { created?: unknown }).created
+      : null;
+    const micros = typeof created === "string" ? readTimestamp(created) : null;
+    if (micros === null) return null;
+    // Only what Postgres takes as timestamptz text (years 1 to 9999): anything else would
+    // make the whole page step fail, where counting the object is the safe side.
+    const iso = isoFromMicros(micros);
+    return /^\d{4}-/.test(iso) && !iso.startsWith("0000") ? iso : null;
+  } catch {
+    return null; // a hostile object (a getter that throws): no range to count it by
+  }
 }
 
 /** A page as fetched, already mapped: what the page step sends, and where to go next. */
@@ -156,6 +179,9 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
         // without a cursor; the page step never counts a call at that instant twice.
         resumable = false;
         toDate = (await walk.oldestCounted()) ?? toDate;
+        // Nothing newer than toDate is listed from here: pages before the resume (one that
+        // crossed a split's cut, say) no longer bound what the next page may hold.
+        guard.resumeBelow(toDate);
         ctx.log({ event: "cursor_rejected", job_id: job.id, resume_to_date: toDate });
         inFlight = settleLater(fetchPage(null));
         continue;
@@ -167,7 +193,11 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
         inFlight = settleLater(fetchPage(nextCursor));
       }
 
+      // A slice's last page: if the budget allows a page more, the step may hand this worker
+      // another slice (that page is then its first); otherwise it hands nothing on.
+      const nextPageTaken = nextCursor === null && job.slice_no !== null && ctx.budget.takePage();
       const outcome = await walk.recordPage({
+        takeNext: nextPageTaken,
         fromCursor: cursor,
         nextCursor,
         callsJson: page.callsJson,
@@ -177,6 +207,7 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
         pageSize: ctx.pageSize,
         maxAttempts: ctx.maxAttempts,
       });
+      if (nextPageTaken && outcome?.next_slice_no == null) ctx.budget.returnPage();
       if (!outcome) {
         // Fenced out: cancelled, or another worker took over. Nothing of the page landed.
         summary.status = (await store.status(job.id)) ?? "cancelled";
@@ -208,7 +239,7 @@ export async function runJob(ctx: JobRunContext, job: ClaimedJob): Promise<JobRu
         toDate = outcome.next_date_to!;
         guard = walkGuard(cursor);
         resumable = true;
-        inFlight = ctx.budget.takePage() ? settleLater(fetchPage(cursor)) : null;
+        inFlight = settleLater(fetchPage(cursor)); // on the page taken for it above
         continue;
       }
       if (nextCursor === null && job.slice_no !== null) {

@@ -44,6 +44,8 @@ export interface InvalidCall {
   ord: number;
   call_id: string | null;
   reason: string;
+  /** Its `created` when readable: a slice counts it only inside its range. */
+  created?: string | null;
 }
 
 /** A storable call of the page with its position in it (API order) and unreadable fields. */
@@ -61,6 +63,8 @@ export interface PageWrite {
   pageSize: number;
   /** SYNC_MAX_ATTEMPTS: a slice out of attempts is not handed on to this worker. */
   maxAttempts: number;
+  /** A slice's step may hand this worker another slice when its walk ends (its budget allows). */
+  takeNext?: boolean;
 }
 
 export function syncStore(sql: Sql) {
@@ -192,7 +196,8 @@ function sliceWalk(sql: Sql, holder: string, jobId: string, sliceNo: number): Wa
         select * from public.record_sync_slice_page(
           ${jobId}, ${sliceNo}, ${holder}, ${p.fromCursor}, ${p.nextCursor},
           ${p.callsJson}::text::jsonb, ${JSON.stringify(p.invalid)}::text::jsonb,
-          ${p.total}, ${p.leaseSeconds}, ${2 * p.pageSize}, ${p.maxAttempts})`;
+          ${p.total}, ${p.leaseSeconds}, ${2 * p.pageSize}, ${p.maxAttempts},
+          ${p.takeNext ?? true})`;
       return row ?? null;
     },
     async renew(leaseSeconds) {

@@ -37,5 +37,9 @@ export function walkGuard(firstCursor: string | null) {
       if (next !== null) visited.add(next);
       if (oldest !== null) previousOldest = oldest;
     },
+    /** The walk resumes by time below `toDate` (ISO): the next page may hold calls up to it. */
+    resumeBelow(toDate: string): void {
+      previousOldest = isoToMicros(toDate);
+    },
   };
 }
