@@ -27,6 +27,7 @@ import {
   withDispatchSecrets,
 } from "./database.ts";
 import { formatSpread, num, type Row, spread } from "./stats.ts";
+import { procStatusMb } from "./throughput.ts";
 
 /** The seed's demo admin (supabase/seed.sql): made an admin of each bench agency. */
 const ADMIN_ID = "22222222-2222-4222-8222-222222222222";
@@ -89,12 +90,6 @@ function cpuMs(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK; // utime + stime
-}
-
-function peakRssMb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
 }
 
 /** The serve processes running now, so an interrupted bench can stop them (stopServes). */
@@ -266,7 +261,7 @@ async function endToEndOnce(
     const wallMs = performance.now() - started;
     const endedAt = Date.now();
     const serveCpuMs = cpuMs(serve.pid) - cpuBefore;
-    const servePeakRssMb = peakRssMb(serve.pid);
+    const servePeakRssMb = procStatusMb("VmHWM", serve.pid) ?? 0;
     const [totals] = await sql<
       { calls: number; jobs: number; slices: number; slices_done: number }[]
     >`

@@ -136,10 +136,16 @@ export function assertComplete(result: ImportResult, calls: number) {
   }
 }
 
-/** A `kB` line of /proc/self/status in MiB (VmHWM: the peak RSS), null where there is none. */
-function procStatusMb(field: "VmHWM" | "VmRSS"): number | null {
+/**
+ * A `kB` line of /proc/<pid>/status (this process's by default) in MiB (VmHWM: the peak
+ * RSS), null where there is none.
+ */
+export function procStatusMb(
+  field: "VmHWM" | "VmRSS",
+  pid: number | "self" = "self",
+): number | null {
   try {
-    const status = Deno.readTextFileSync("/proc/self/status");
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
     const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status);
     return m ? Number(m[1]) / 1024 : null;
   } catch {

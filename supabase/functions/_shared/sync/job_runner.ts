@@ -4,12 +4,11 @@
 // cursor is known from `next`). A slice that ends goes on with the slice its last page step
 // handed over (one nobody held, or the older part of the largest remaining one).
 import { type CallsPage, createUltravoxClient } from "../ultravox/client.ts";
-import { parseCall } from "../ultravox/call.ts";
+import { parseCall, readableCreated } from "../ultravox/call.ts";
 import { UltravoxError } from "../ultravox/errors.ts";
 import type { Budget } from "./budget.ts";
 import type { ClaimedJob, InvalidCall, PageRow, PageWrite, SyncStore, WalkSteps } from "./store.ts";
 import { BrokenSourceError, walkGuard } from "./walk_guard.ts";
-import { isoFromMicros, readTimestamp } from "../time.ts";
 import { walkDeletedCalls } from "./deleted_walk.ts";
 
 export interface JobRunSummary {
@@ -66,28 +65,11 @@ export function mapPage(
         ord,
         call_id: parsed.callId,
         reason: parsed.reason,
-        created: createdOf(results[ord]),
+        created: readableCreated(results[ord]),
       });
     }
   }
   return { callsJson: JSON.stringify(calls), invalid, createds };
-}
-
-/** An object's `created` when it is readable (ISO, microseconds), else null; never throws. */
-function createdOf(o: unknown): string | null {
-  try {
-    const created = typeof o === "object" && o !== null
-      ? (o as { created?: unknown }).created
-      : null;
-    const micros = typeof created === "string" ? readTimestamp(created) : null;
-    if (micros === null) return null;
-    // Only what Postgres takes as timestamptz text (years 1 to 9999): anything else would
-    // make the whole page step fail, where counting the object is the safe side.
-    const iso = isoFromMicros(micros);
-    return /^\d{4}-/.test(iso) && !iso.startsWith("0000") ? iso : null;
-  } catch {
-    return null; // a hostile object (a getter that throws): no range to count it by
-  }
 }
 
 /** A page as fetched, already mapped: what the page step sends, and where to go next. */

@@ -13,7 +13,7 @@
 // milliseconds only, and Ultravox sends microseconds). Conversions live in ../time.ts.
 
 import { z } from "zod";
-import { formatMicros, readTimestamp } from "../time.ts";
+import { formatMicros, isoFromMicros, readTimestamp } from "../time.ts";
 
 /**
  * The end reasons documented today (docs/ULTRAVOX.md), for reference only: `end_reason` keeps
@@ -341,6 +341,27 @@ export function parseDurationSeconds(s: string): string {
   const fraction = (m[3] ?? "").replace(/0+$/, "");
   const sign = m[1] === "-" && (whole !== "0" || fraction !== "") ? "-" : "";
   return fraction === "" ? `${sign}${whole}` : `${sign}${whole}.${fraction}`;
+}
+
+/**
+ * The `created` of an object the mapper refused, when it is readable (ISO, microseconds, as
+ * the page step takes it), else null; never throws. A slice counts the object only inside its
+ * range (docs/ARCHITECTURE.md §5 "Sliced walks").
+ */
+export function readableCreated(o: unknown): string | null {
+  try {
+    const created = typeof o === "object" && o !== null
+      ? (o as { created?: unknown }).created
+      : null;
+    const micros = typeof created === "string" ? readTimestamp(created) : null;
+    if (micros === null) return null;
+    // Only what Postgres takes as timestamptz text (years 1 to 9999): anything else would
+    // make the whole page step fail, where counting the object is the safe side.
+    const iso = isoFromMicros(micros);
+    return /^\d{4}-/.test(iso) && !iso.startsWith("0000") ? iso : null;
+  } catch {
+    return null; // a hostile object (a getter that throws): no range to count it by
+  }
 }
 
 function readableCallId(input: unknown): string | null {
